@@ -163,51 +163,182 @@ PATIENTS: dict[str, PatientSpec] = {
 }
 
 STUDIES: dict[str, StudySpec] = {
-    "ct": StudySpec("ct", "p1", _study_uid(1), "CT1", "20240311", "091500",
-                    "CT Thorax Abdomen", "ACC0001", "Dupré^Élodie^^Dr"),
-    "mr": StudySpec("mr", "p1", _study_uid(2), "MR1", "20240502", "141000",
-                    "MR Head", "ACC0002", "Dupré^Élodie^^Dr"),
-    "xr": StudySpec("xr", "p2", _study_uid(3), "XR1", "20230120", "080000",
-                    "Chest X-ray and capture", "ACC0003", "佐藤^花子"),
-    "misc": StudySpec("misc", "p3", _study_uid(4), "MI1", "20221109", "163000",
-                      "Cine and report", "ACC0004", "Γεωργίου^Μαρία"),
+    "ct": StudySpec(
+        "ct",
+        "p1",
+        _study_uid(1),
+        "CT1",
+        "20240311",
+        "091500",
+        "CT Thorax Abdomen",
+        "ACC0001",
+        "Dupré^Élodie^^Dr",
+    ),
+    "mr": StudySpec(
+        "mr",
+        "p1",
+        _study_uid(2),
+        "MR1",
+        "20240502",
+        "141000",
+        "MR Head",
+        "ACC0002",
+        "Dupré^Élodie^^Dr",
+    ),
+    "xr": StudySpec(
+        "xr",
+        "p2",
+        _study_uid(3),
+        "XR1",
+        "20230120",
+        "080000",
+        "Chest X-ray and capture",
+        "ACC0003",
+        "佐藤^花子",
+    ),
+    "misc": StudySpec(
+        "misc",
+        "p3",
+        _study_uid(4),
+        "MI1",
+        "20221109",
+        "163000",
+        "Cine and report",
+        "ACC0004",
+        "Γεωργίου^Μαρία",
+    ),
 }
 
 _CT = CTImageStorage
 SERIES: dict[str, SeriesSpec] = {
     "ct1": SeriesSpec("ct1", "ct", _series_uid(1), 1, "CT", "Scout single slice", _CT, 1, 512, 512),
-    "ct20": SeriesSpec("ct20", "ct", _series_uid(2), 2, "CT", "Thorax 15mm", _CT, 20, 512, 512,
-                       slice_spacing=15.0),
-    "ct100": SeriesSpec("ct100", "ct", _series_uid(3), 3, "CT", "Thorax 3mm", _CT, 100, 512, 512,
-                        slice_spacing=3.0),
-    "ct320": SeriesSpec("ct320", "ct", _series_uid(4), 4, "CT", "Thorax 1mm", _CT, 320, 512, 512,
-                        slice_spacing=1.0),
-    "ct_signed": SeriesSpec("ct_signed", "ct", _series_uid(5), 5, "CT", "Signed pixels", _CT, 10,
-                            512, 512, pixel_representation=1, bits_stored=16,
-                            slice_spacing=10.0),
-    "ct_rle": SeriesSpec("ct_rle", "ct", _series_uid(6), 6, "CT", "RLE lossless", _CT, 10, 512,
-                         512, transfer_syntax=RLELossless, slice_spacing=10.0),
-    "nonsquare": SeriesSpec("nonsquare", "ct", _series_uid(7), 7, "CT", "Non-square 256x512",
-                            _CT, 3, 256, 512, slice_spacing=5.0),
-    "mr": SeriesSpec("mr", "mr", _series_uid(8), 1, "MR", "T2 axial", MRImageStorage, 20, 256,
-                     256, slice_spacing=5.0),
-    "cr_mono1": SeriesSpec("cr_mono1", "xr", _series_uid(9), 1, "CR", "Chest PA MONOCHROME1",
-                           ComputedRadiographyImageStorage, 1, 640, 512,
-                           photometric="MONOCHROME1"),
-    "sc_rgb": SeriesSpec("sc_rgb", "xr", _series_uid(10), 2, "OT", "RGB capture",
-                         SecondaryCaptureImageStorage, 1, 256, 384, photometric="RGB",
-                         bits_allocated=8, bits_stored=8),
-    "mf24": SeriesSpec("mf24", "misc", _series_uid(11), 1, "OT", "Cine 24 frames",
-                       MultiFrameGrayscaleWordSecondaryCaptureImageStorage, 1, 256, 256,
-                       frames=24),
-    "sr": SeriesSpec("sr", "misc", _series_uid(12), 2, "SR", "Text report", BasicTextSRStorage,
-                     1, None, None, photometric=None),
+    "ct20": SeriesSpec(
+        "ct20", "ct", _series_uid(2), 2, "CT", "Thorax 15mm", _CT, 20, 512, 512, slice_spacing=15.0
+    ),
+    "ct100": SeriesSpec(
+        "ct100", "ct", _series_uid(3), 3, "CT", "Thorax 3mm", _CT, 100, 512, 512, slice_spacing=3.0
+    ),
+    "ct320": SeriesSpec(
+        "ct320", "ct", _series_uid(4), 4, "CT", "Thorax 1mm", _CT, 320, 512, 512, slice_spacing=1.0
+    ),
+    "ct_signed": SeriesSpec(
+        "ct_signed",
+        "ct",
+        _series_uid(5),
+        5,
+        "CT",
+        "Signed pixels",
+        _CT,
+        10,
+        512,
+        512,
+        pixel_representation=1,
+        bits_stored=16,
+        slice_spacing=10.0,
+    ),
+    "ct_rle": SeriesSpec(
+        "ct_rle",
+        "ct",
+        _series_uid(6),
+        6,
+        "CT",
+        "RLE lossless",
+        _CT,
+        10,
+        512,
+        512,
+        transfer_syntax=RLELossless,
+        slice_spacing=10.0,
+    ),
+    "nonsquare": SeriesSpec(
+        "nonsquare",
+        "ct",
+        _series_uid(7),
+        7,
+        "CT",
+        "Non-square 256x512",
+        _CT,
+        3,
+        256,
+        512,
+        slice_spacing=5.0,
+    ),
+    "mr": SeriesSpec(
+        "mr",
+        "mr",
+        _series_uid(8),
+        1,
+        "MR",
+        "T2 axial",
+        MRImageStorage,
+        20,
+        256,
+        256,
+        slice_spacing=5.0,
+    ),
+    "cr_mono1": SeriesSpec(
+        "cr_mono1",
+        "xr",
+        _series_uid(9),
+        1,
+        "CR",
+        "Chest PA MONOCHROME1",
+        ComputedRadiographyImageStorage,
+        1,
+        640,
+        512,
+        photometric="MONOCHROME1",
+    ),
+    "sc_rgb": SeriesSpec(
+        "sc_rgb",
+        "xr",
+        _series_uid(10),
+        2,
+        "OT",
+        "RGB capture",
+        SecondaryCaptureImageStorage,
+        1,
+        256,
+        384,
+        photometric="RGB",
+        bits_allocated=8,
+        bits_stored=8,
+    ),
+    "mf24": SeriesSpec(
+        "mf24",
+        "misc",
+        _series_uid(11),
+        1,
+        "OT",
+        "Cine 24 frames",
+        MultiFrameGrayscaleWordSecondaryCaptureImageStorage,
+        1,
+        256,
+        256,
+        frames=24,
+    ),
+    "sr": SeriesSpec(
+        "sr",
+        "misc",
+        _series_uid(12),
+        2,
+        "SR",
+        "Text report",
+        BasicTextSRStorage,
+        1,
+        None,
+        None,
+        photometric=None,
+    ),
 }
 
 NONSQUARE_MARKER = MarkerSpec(
-    square_rows=(24, 72), square_cols=(40, 120),
-    l_vertical_rows=(150, 230), l_vertical_cols=(400, 412),
-    l_horizontal_rows=(218, 230), l_horizontal_cols=(400, 470),
+    square_rows=(24, 72),
+    square_cols=(40, 120),
+    l_vertical_rows=(150, 230),
+    l_vertical_cols=(400, 412),
+    l_horizontal_rows=(218, 230),
+    l_horizontal_cols=(400, 470),
     value=3000,
 )
 """The bright square is in the top-left quadrant only; the 'L' is in the bottom-right."""
@@ -216,11 +347,31 @@ MF_DOT_RADIUS = 12
 """In `mf24`, frame k (0-based) has a bright dot centred at row 128, column 20 + 9*k."""
 
 HOSTILE_PATIENT = PatientSpec("evil", "EVIL001", "[red]X[/red]\x1b[2J^Evil", "20000101", "O")
-HOSTILE_STUDY = StudySpec("evil", "evil", _study_uid(99), "EV1", "20200202", "120000",
-                          "[bold]Markup[/bold] \x1b[31mred\x1b[0m", "ACC[0099]", "")
-HOSTILE_SERIES = SeriesSpec("evil", "evil", _series_uid(99), 1, "OT",
-                            "[link=http://x]click[/link]\x07", SecondaryCaptureImageStorage, 1,
-                            64, 64, bits_allocated=8, bits_stored=8)
+HOSTILE_STUDY = StudySpec(
+    "evil",
+    "evil",
+    _study_uid(99),
+    "EV1",
+    "20200202",
+    "120000",
+    "[bold]Markup[/bold] \x1b[31mred\x1b[0m",
+    "ACC[0099]",
+    "",
+)
+HOSTILE_SERIES = SeriesSpec(
+    "evil",
+    "evil",
+    _series_uid(99),
+    1,
+    "OT",
+    "[link=http://x]click[/link]\x07",
+    SecondaryCaptureImageStorage,
+    1,
+    64,
+    64,
+    bits_allocated=8,
+    bits_stored=8,
+)
 
 ALL_PATIENTS: dict[str, PatientSpec] = {**PATIENTS, "evil": HOSTILE_PATIENT}
 ALL_STUDIES: dict[str, StudySpec] = {**STUDIES, "evil": HOSTILE_STUDY}
@@ -237,7 +388,7 @@ HOSTILE_INSTANCE_COUNT = HOSTILE_SERIES.instances
 @lru_cache(maxsize=1)
 def _grid512() -> tuple[np.ndarray, np.ndarray]:
     """Row/column coordinates in mm-ish units centred on the image, as 1-D arrays."""
-    c = (np.arange(512, dtype=np.float32) - 255.5)
+    c = np.arange(512, dtype=np.float32) - 255.5
     return c, c
 
 
@@ -330,10 +481,18 @@ def _cr_pixels() -> np.ndarray:
 
 def _rgb_pixels() -> np.ndarray:
     img = np.zeros((256, 384, 3), dtype=np.uint8)
-    bars = [(255, 255, 255), (255, 255, 0), (0, 255, 255), (0, 255, 0),
-            (255, 0, 255), (255, 0, 0), (0, 0, 255), (0, 0, 0)]
+    bars = [
+        (255, 255, 255),
+        (255, 255, 0),
+        (0, 255, 255),
+        (0, 255, 0),
+        (255, 0, 255),
+        (255, 0, 0),
+        (0, 0, 255),
+        (0, 0, 0),
+    ]
     for i, col in enumerate(bars):
-        img[:160, i * 48:(i + 1) * 48] = col
+        img[:160, i * 48 : (i + 1) * 48] = col
     ramp = np.linspace(0, 255, 384).astype(np.uint8)
     img[160:208, :, 0] = ramp
     img[208:, :, 2] = ramp[::-1]
@@ -472,6 +631,7 @@ def _mr(series: SeriesSpec, index: int, z: int) -> Dataset:
     ds.EchoTime = 100
     ds.EchoTrainLength = 16
     ds.MagneticFieldStrength = 1.5
+    ds.BodyPartExamined = "HEAD"
     ds.AcquisitionNumber = 1
     _plane(ds, series, float(z), (0.9, 0.9))
     ds.WindowCenter = 1400
@@ -494,6 +654,7 @@ def _cr(series: SeriesSpec, index: int) -> Dataset:
 
 def _sc_common(ds: Dataset) -> None:
     ds.ConversionType = "WSD"
+    ds.Laterality = ""
     ds.PatientOrientation = ""
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from rich.text import Text
 from textual.binding import Binding
 from textual.coordinate import Coordinate
+from textual.message import Message
 from textual.widgets import DataTable, Input, Static
 
 from tui.text import clean
@@ -129,11 +130,12 @@ class Prompt(Input):
         self.value = self.history[self._history_pos] if self._history_pos < len(self.history) else ""
         self.cursor_position = len(self.value)
 
-    class Cancelled(Input.Changed):
+    class Cancelled(Message):
         """Escape pressed in the prompt."""
 
         def __init__(self, prompt: Prompt) -> None:
-            super().__init__(prompt, prompt.value)
+            super().__init__()
+            self.prompt = prompt
 
 
 @dataclass

@@ -18,14 +18,35 @@ Json = Mapping[str, Any]
 
 T_STUDY_UID, T_SERIES_UID, T_SOP_UID, T_SOP_CLASS = "0020000D", "0020000E", "00080018", "00080016"
 T_PATIENT_ID, T_PATIENT_NAME, T_BIRTH, T_SEX = "00100020", "00100010", "00100030", "00100040"
-T_STUDY_DATE, T_STUDY_TIME, T_STUDY_DESC, T_ACCESSION = "00080020", "00080030", "00081030", "00080050"
+T_STUDY_DATE, T_STUDY_TIME, T_STUDY_DESC, T_ACCESSION = (
+    "00080020",
+    "00080030",
+    "00081030",
+    "00080050",
+)
 T_MODALITIES, T_N_STUDY_SERIES, T_N_STUDY_INST = "00080061", "00201206", "00201208"
-T_SERIES_NUMBER, T_MODALITY, T_SERIES_DESC, T_N_SERIES_INST = "00200011", "00080060", "0008103E", "00201209"
+T_SERIES_NUMBER, T_MODALITY, T_SERIES_DESC, T_N_SERIES_INST = (
+    "00200011",
+    "00080060",
+    "0008103E",
+    "00201209",
+)
 T_INSTANCE_NUMBER, T_ROWS, T_COLUMNS, T_FRAMES = "00200013", "00280010", "00280011", "00280008"
 T_POSITION, T_ORIENTATION, T_SPACING, T_THICKNESS = "00200032", "00200037", "00280030", "00180050"
-T_BITS_ALLOC, T_BITS_STORED, T_HIGH_BIT, T_PIXEL_REP = "00280100", "00280101", "00280102", "00280103"
+T_BITS_ALLOC, T_BITS_STORED, T_HIGH_BIT, T_PIXEL_REP = (
+    "00280100",
+    "00280101",
+    "00280102",
+    "00280103",
+)
 T_PHOTOMETRIC, T_SAMPLES, T_PLANAR = "00280004", "00280002", "00280006"
-T_SLOPE, T_INTERCEPT, T_WC, T_WW, T_VOI_FN = "00281053", "00281052", "00281050", "00281051", "00281056"
+T_SLOPE, T_INTERCEPT, T_WC, T_WW, T_VOI_FN = (
+    "00281053",
+    "00281052",
+    "00281050",
+    "00281051",
+    "00281056",
+)
 T_TRANSFER_SYNTAX, T_AVAILABLE_TS, T_IMAGE_TYPE = "00020010", "00083002", "00080008"
 PIXEL_TAGS = ("7FE00010", "7FE00008", "7FE00009")
 
@@ -120,7 +141,7 @@ class PersonName(str):
 
     @property
     def display(self) -> str:
-        """"Doe^John^M^Dr" -> "Doe, Dr John M"; a name without components is returned as is."""
+        """ "Doe^John^M^Dr" -> "Doe, Dr John M"; a name without components is returned as is."""
         family, given, middle, prefix, suffix = (c.strip() for c in self.components)
         rest = " ".join(p for p in (prefix, given, middle) if p)
         out = f"{family}, {rest}" if family and rest else family or rest
@@ -213,7 +234,9 @@ def group_patients(studies: Iterable[Study]) -> list[Patient]:
             Patient(
                 patient_id=pid,
                 name=next((s.patient_name for s in group if s.patient_name), None),
-                birth_date=next((s.patient_birth_date for s in group if s.patient_birth_date), None),
+                birth_date=next(
+                    (s.patient_birth_date for s in group if s.patient_birth_date), None
+                ),
                 sex=next((s.patient_sex for s in group if s.patient_sex), first.patient_sex),
                 studies=tuple(group),
             )

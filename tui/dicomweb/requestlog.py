@@ -31,7 +31,9 @@ OUTCOMES = ("ok", "http-error", "timeout", "network-error", "cancelled", "decode
 def utc_timestamp(when: _dt.datetime | None = None) -> str:
     """ISO 8601 UTC with milliseconds and a Z, e.g. 2026-12-04T19:30:00.123Z."""
     when = when or _dt.datetime.now(_dt.UTC)
-    return when.astimezone(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+    return (
+        when.astimezone(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+    )
 
 
 def strip_userinfo(url: str) -> str:
