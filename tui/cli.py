@@ -159,18 +159,30 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from tui.config import load_settings
-    from tui.orthanc import OrthancNotInstalled, start_demo_orthanc
+    import time
 
+    from tui.config import load_settings
+    from tui.orthanc import OrthancNotInstalled, OrthancStartError, start_demo_orthanc
+
+    started = time.monotonic()
+    print("pacs-tui demo: starting a private Orthanc with sample data...", file=sys.stderr)
     try:
-        orthanc_cm = start_demo_orthanc(progress=lambda msg: print(msg, file=sys.stderr))
+        orthanc = start_demo_orthanc()
     except OrthancNotInstalled as exc:
         _err(str(exc))
         return EXIT_UNREACHABLE
-    with orthanc_cm as orthanc:
+    except OrthancStartError as exc:
+        _err(f"the demo Orthanc did not start: {exc}")
+        return EXIT_UNREACHABLE
+    with orthanc:
+        print(
+            f"pacs-tui demo: Orthanc ready at {orthanc.dicomweb_url} "
+            f"in {time.monotonic() - started:.1f} s",
+            file=sys.stderr,
+        )
         flags = _flags(args) | {"url": orthanc.dicomweb_url, "user": orthanc.user}
-        env = dict(os.environ) | {"PACS_TUI_PASSWORD": orthanc.password}
-        env.pop("PACS_TUI_URL", None)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PACS_TUI_")}
+        env["PACS_TUI_PASSWORD"] = orthanc.password
         settings, _ = load_settings(None, None, flags, env=env, require_url=True)
         from tui.app import run
 

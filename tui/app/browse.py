@@ -48,8 +48,6 @@ class BrowseScreen(PacsScreen):
 
     BINDINGS = [
         Binding("enter", "open", "Open", id="open"),
-        Binding("l,right", "pane(1)", "Next pane", id="next-pane", show=False),
-        Binding("h,left", "pane(-1)", "Prev pane", id="prev-pane", show=False),
         Binding("tab", "pane(1)", "Next pane", id="tab-pane", show=False),
         Binding("shift+tab", "pane(-1)", "Prev pane", id="shift-tab-pane", show=False),
     ]
@@ -298,6 +296,11 @@ class BrowseScreen(PacsScreen):
             self._study_highlighted()
         elif table.id == "series" and table.has_focus:
             self._select_series()
+
+    @on(DataTable.RowSelected)
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_open()
 
     def _patient_highlighted(self) -> None:
         key = self.tables[0].current_key()

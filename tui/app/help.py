@@ -20,7 +20,7 @@ def key_rows(screen: Screen) -> list[tuple[str, str]]:
     grouped: dict[tuple[str, str], list[str]] = {}
     for key, active in screen.active_bindings.items():
         binding = active.binding
-        if binding.action in ("app.command_palette",) or not binding.description:
+        if not binding.id or not binding.description:
             continue
         ident = (binding.id or binding.action, binding.description)
         try:

@@ -108,7 +108,6 @@ class RequestsScreen(PacsScreen):
             t.append(f" · slowest {_ms(slowest.total_ms)} {slowest.kind}")
         if len(shown) != len(every):
             t.append(f" · {len(shown)} shown", style="dim")
-        t.append("  [s]ort [t]kind [o]utcome", style="dim")
         self.query_one("#summary", Static).update(t)
         self.refresh_chrome()
 

@@ -204,7 +204,7 @@ class SeriesScreen(PacsScreen):
         window, invert = self.window, self.invert
         try:
             image, used, ms = await asyncio.to_thread(
-                self._render, result, window, self.window_index, invert, pw, ph)
+                self._render_frame, result, window, self.window_index, invert, pw, ph)
             note = "decoded locally"
         except Exception as exc:  # UndecodableFrame or a bug in a codec: ask the server
             reason = clean(getattr(exc, "reason", None) or exc, 80)
@@ -225,7 +225,7 @@ class SeriesScreen(PacsScreen):
         self.shown_index = index
         self.render_details()
 
-    def _render(self, result: Any, window: Any, window_index: int, invert: bool,
+    def _render_frame(self, result: Any, window: Any, window_index: int, invert: bool,
                 pw: int, ph: int) -> tuple[Any, Any, float]:
         from tui.imaging.frames import PixelFormat, decode_frame, fit, render, window_for
 

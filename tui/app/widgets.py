@@ -154,7 +154,15 @@ class RowTable(DataTable):
     BINDINGS = [
         Binding("j", "cursor_down", "Down", id="cursor-down", show=False),
         Binding("k", "cursor_up", "Up", id="cursor-up", show=False),
+        Binding("l,right", "pane(1)", "Next pane", id="next-pane", show=False),
+        Binding("h,left", "pane(-1)", "Previous pane", id="prev-pane", show=False),
     ]
+
+    def action_pane(self, step: int) -> None:
+        """Move between panes (the screen decides what that means)."""
+        action = getattr(self.screen, "action_pane", None)
+        if action is not None:
+            action(step)
 
     def __init__(self, columns: Sequence[tuple[str, str, int | None]], **kwargs: object) -> None:
         super().__init__(cursor_type="row", **kwargs)  # type: ignore[arg-type]
@@ -200,7 +208,7 @@ class RowTable(DataTable):
         self.filter_text = text
         self._rebuild()
 
-    def visible(self) -> list[Row]:
+    def visible_rows(self) -> list[Row]:
         """Rows passing the filter."""
         needle = self.filter_text.casefold()
         if not needle:
@@ -211,7 +219,7 @@ class RowTable(DataTable):
         current = self.current_key()
         row_index = self.cursor_row
         self.clear()
-        rows = self.visible()
+        rows = self.visible_rows()
         if not rows:
             if self.placeholder is not None:
                 text = self.placeholder
