@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -14,6 +15,7 @@ from tui.config import ServerSettings
 from tui.dicomweb.client import FRAMES_ACCEPT, DicomWebClient
 from tui.dicomweb.errors import (
     AuthRefused,
+    DicomWebError,
     MalformedAnswer,
     NotFound,
     RequestTimeout,
@@ -24,7 +26,7 @@ from tui.dicomweb.requestlog import RequestLog
 
 URL = "http://pacs.test/dicom-web"
 STUDY = {"0020000D": {"vr": "UI", "Value": ["1.2.3"]}}
-Handler = Callable[[httpx.Request], Awaitable[httpx.Response] | httpx.Response]
+Handler = Any
 
 
 def client(handler: Handler, **kw: object) -> DicomWebClient:
@@ -44,7 +46,7 @@ def outcomes(c: DicomWebClient) -> list[tuple[int | None, str, int]]:
         (404, NotFound, "not found on pacs.test (HTTP 404): /dicom-web/studies"),
     ],
 )
-async def test_http_errors_not_retried(status: int, exc: type, text: str) -> None:
+async def test_http_errors_not_retried(status: int, exc: type[DicomWebError], text: str) -> None:
     async with client(lambda r: httpx.Response(status, text="nope")) as c:
         with pytest.raises(exc) as info:
             await c.search_studies()
@@ -192,11 +194,15 @@ async def test_frames_headers_and_pixel_requests_ask_identity() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
         if request.url.path.endswith("/rendered"):
-            return httpx.Response(200, content=b"\xff\xd8JPEG", headers={"Content-Type": "image/jpeg"})
+            return httpx.Response(
+                200, content=b"\xff\xd8JPEG", headers={"Content-Type": "image/jpeg"}
+            )
         if "/frames/" not in request.url.path:
             return httpx.Response(200, json=[])
         ct = 'multipart/related; type="application/octet-stream; transfer-syntax=1.2.840.10008.1.2.1"; boundary=BND'
-        return httpx.Response(200, content=multipart([b"A" * 10, b"B"]), headers={"Content-Type": ct})
+        return httpx.Response(
+            200, content=multipart([b"A" * 10, b"B"]), headers={"Content-Type": ct}
+        )
 
     async with client(handler) as c:
         parts = await c.frames("1.2", "1.2.3", "1.2.3.4", [1, 2], purpose="prefetch")
@@ -212,7 +218,9 @@ async def test_frames_headers_and_pixel_requests_ask_identity() -> None:
     assert str(frames_req.url).endswith("/instances/1.2.3.4/frames/1,2")
     assert rendered_req.headers["accept"] == "image/jpeg"
     assert rendered_req.headers["accept-encoding"] == "identity"
-    assert rendered_req.url.raw_path.endswith(b"/frames/2/rendered?viewport=128,96&window=40,400,linear")
+    assert rendered_req.url.raw_path.endswith(
+        b"/frames/2/rendered?viewport=128,96&window=40,400,linear"
+    )
     assert qido_req.headers["accept-encoding"] == "gzip"
     kinds = [(r.kind, r.purpose, r.study_uid, r.series_uid) for r in c.log.records()]
     assert kinds[:2] == [
@@ -309,7 +317,9 @@ async def test_server_info_non_orthanc_and_orthanc() -> None:
 class RawServer:
     """Answers each request with `script(reader, writer)`; counts connections closed by us."""
 
-    def __init__(self, script: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]):
+    def __init__(
+        self, script: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+    ):
         self.script = script
         self.client_closed = asyncio.Event()
         self.requests = 0
@@ -365,7 +375,9 @@ async def test_parts_arrive_incrementally_and_cancel_closes_connection() -> None
             release.set()
             await asyncio.wait_for(srv.client_closed.wait(), 5)
             rec = c.log.records()
-            assert [(r.status, r.outcome, r.kind) for r in rec] == [(200, "cancelled", "wado-frames")]
+            assert [(r.status, r.outcome, r.kind) for r in rec] == [
+                (200, "cancelled", "wado-frames")
+            ]
             assert rec[0].bytes > 0 and rec[0].ttfb_ms is not None and c.log.in_flight == 0
 
 

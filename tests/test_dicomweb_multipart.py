@@ -130,7 +130,11 @@ def test_truncated_body_raises() -> None:
             "08bd",
             "1.2.840.10008.1.2.1",
         ),
-        ("multipart/related; transfer-syntax=1.2.840.10008.1.2.5; BOUNDARY=x", "x", "1.2.840.10008.1.2.5"),
+        (
+            "multipart/related; transfer-syntax=1.2.840.10008.1.2.5; BOUNDARY=x",
+            "x",
+            "1.2.840.10008.1.2.5",
+        ),
     ],
 )
 def test_content_type_parsing(ctype: str, boundary: str, ts: str | None) -> None:

@@ -53,7 +53,9 @@ async def test_wildcard_patient_id_literal(server_settings: ServerSettings) -> N
     assert ct.patient_name == "Müller^Zoë" and ct.patient_name.display == "Müller, Zoë"
     assert ct.modalities == ("CT",) and ct.patient_sex == "F"
     assert ct.num_series == sum(1 for s in sample.SERIES.values() if s.study_key == "ct")
-    assert ct.num_instances == sum(s.instances for s in sample.SERIES.values() if s.study_key == "ct")
+    assert ct.num_instances == sum(
+        s.instances for s in sample.SERIES.values() if s.study_key == "ct"
+    )
 
 
 async def test_person_name_caret_uid_list_modalities_and_dates(
@@ -103,8 +105,9 @@ async def test_series_and_instances(server_settings: ServerSettings) -> None:
         series = await c.search_series(CT.study_uid)
         fields = ("Rows", "Columns", "00280100", "InstanceNumber", "ImagePositionPatient")
         qido = await c.search_instances(CT.study_uid, ser.series_uid, fields)
-        assert last_url(c).endswith("/instances?includefield=Rows,Columns,00280100,"
-                                    "InstanceNumber,ImagePositionPatient")
+        assert last_url(c).endswith(
+            "/instances?includefield=Rows,Columns,00280100,InstanceNumber,ImagePositionPatient"
+        )
         full = await c.search_instances(CT.study_uid, ser.series_uid, DEFAULT_INCLUDEFIELD)
         wado = await c.series_metadata(CT.study_uid, ser.series_uid)
         rec = c.log.records()
@@ -117,10 +120,20 @@ async def test_series_and_instances(server_settings: ServerSettings) -> None:
     q = {i.sop_uid: i for i in full}
     for w in wado:
         i = q[w.sop_uid]
-        assert (i.rows, i.columns, i.number, i.bits_stored) == (w.rows, w.columns, w.number, w.bits_stored)
+        assert (i.rows, i.columns, i.number, i.bits_stored) == (
+            w.rows,
+            w.columns,
+            w.number,
+            w.bits_stored,
+        )
         assert i.image_position == w.image_position and i.pixel_spacing == w.pixel_spacing
         assert i.rescale_intercept == w.rescale_intercept and w.has_pixels
-    assert [r.kind for r in rec] == ["qido-series", "qido-instances", "qido-instances", "wado-metadata"]
+    assert [r.kind for r in rec] == [
+        "qido-series",
+        "qido-instances",
+        "qido-instances",
+        "wado-metadata",
+    ]
     for r in rec:
         assert r.status == 200 and r.outcome == "ok" and r.ttfb_ms is not None
         assert 0 < r.ttfb_ms <= r.total_ms
@@ -142,7 +155,9 @@ async def test_uncompressed_frame_byte_identical(
     assert rec.kind == "wado-frames" and rec.bytes >= len(ds.PixelData)
 
 
-async def test_rle_frame_is_stored_fragment(server_settings: ServerSettings, sample_dir: Path) -> None:
+async def test_rle_frame_is_stored_fragment(
+    server_settings: ServerSettings, sample_dir: Path
+) -> None:
     ser = sample.SERIES["ct_rle"]
     ds = sample_file(sample_dir, ser, 0)
     (fragment,) = list(generate_frames(ds.PixelData, number_of_frames=1))
@@ -152,24 +167,27 @@ async def test_rle_frame_is_stored_fragment(server_settings: ServerSettings, sam
     assert part.data == fragment
 
 
-async def test_multiframe_frames_in_order(server_settings: ServerSettings, sample_dir: Path) -> None:
+async def test_multiframe_frames_in_order(
+    server_settings: ServerSettings, sample_dir: Path
+) -> None:
     ser = sample.SERIES["mf24"]
     ds = sample_file(sample_dir, ser, 0)
     size = ds.Rows * ds.Columns * ds.BitsAllocated // 8
     async with DicomWebClient(server_settings) as c:
-        parts = [p async for p in c.iter_frames(ser.study.study_uid, ser.series_uid,
-                                                 ser.sop_uid(0), [1, 2, 24])]
-    assert [p.data for p in parts] == [
-        ds.PixelData[k * size : (k + 1) * size] for k in (0, 1, 23)
-    ]
+        parts = [
+            p
+            async for p in c.iter_frames(
+                ser.study.study_uid, ser.series_uid, ser.sop_uid(0), [1, 2, 24]
+            )
+        ]
+    assert [p.data for p in parts] == [ds.PixelData[k * size : (k + 1) * size] for k in (0, 1, 23)]
 
 
 async def test_rendered_jpeg(server_settings: ServerSettings) -> None:
     ser = sample.SERIES["ct20"]
     async with DicomWebClient(server_settings) as c:
         whole = await c.rendered(CT.study_uid, ser.series_uid, ser.sop_uid(0), viewport=(64, 64))
-        frame = await c.rendered(CT.study_uid, ser.series_uid, ser.sop_uid(0), 1,
-                                 window=(40, 400))
+        frame = await c.rendered(CT.study_uid, ser.series_uid, ser.sop_uid(0), 1, window=(40, 400))
     assert whole[:2] == frame[:2] == b"\xff\xd8"
 
 

@@ -53,7 +53,11 @@ def test_ring_buffer_subscribers_and_in_flight() -> None:
     started: list[StartedRequest] = []
     unsubscribe = log.subscribe(seen.append)
     log.subscribe_started(started.append)
-    log.subscribe(lambda r: 1 / 0)  # a broken subscriber does not break the log
+
+    def broken(r: RequestRecord) -> None:
+        raise RuntimeError("broken subscriber")
+
+    log.subscribe(broken)  # a broken subscriber does not break the log
     info = StartedRequest("GET", "http://h/x", "other", "list", None, None, 1)
     log.started(info)
     log.started(info)

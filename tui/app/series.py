@@ -115,6 +115,7 @@ class SeriesScreen(PacsScreen):
         self.frame_shown_at: float | None = None
         self.shown_index: int | None = None
         self.decode_ms: float | None = None
+        self.frame_syntax: str | None = None
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="series-body"):
@@ -200,6 +201,7 @@ class SeriesScreen(PacsScreen):
         if index != self.index:
             return  # the user moved on
         self.frame_arrived_at = time.perf_counter()
+        self.frame_syntax = result.transfer_syntax
         pw, ph, cw, ch = self._target_pixels()
         window, invert = self.window, self.invert
         try:
@@ -324,7 +326,7 @@ class SeriesScreen(PacsScreen):
                     add("Size", f"{first.columns} x {first.rows}"
                                 f"{'' if not first.bits_stored else f', {first.bits_stored} bit'}")
                 add("Photometric", first.photometric or "?")
-                add("Syntax", syntax_name(first.transfer_syntax_uid))
+                add("Syntax", syntax_name(first.transfer_syntax_uid or self.frame_syntax))
                 if first.pixel_spacing:
                     add("Spacing", " x ".join(f"{v:g}" for v in first.pixel_spacing[:2]))
             add("Metadata", f"{md.strategy} · {md.ms:.0f} ms · {human_bytes(md.bytes)}")

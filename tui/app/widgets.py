@@ -48,7 +48,7 @@ class ChromeHeader(Static):
     """One line: app, server, user, product and version, requests in flight."""
 
     DEFAULT_CSS = """
-    ChromeHeader { dock: top; height: 1; background: $primary-background; color: $text; }
+    ChromeHeader { height: 1; background: $primary-background; color: $text; }
     """
 
     def show(self, server: str, user: str, product: str, in_flight: int) -> None:
@@ -70,7 +70,7 @@ class Breadcrumbs(Static):
     """patient > study > series, plus the active filter."""
 
     DEFAULT_CSS = """
-    Breadcrumbs { dock: top; height: 1; color: $text-muted; padding: 0 1; }
+    Breadcrumbs { height: 1; color: $text-muted; padding: 0 1; }
     """
 
     def show(self, parts: Sequence[str], filter_text: str = "") -> None:
@@ -89,7 +89,7 @@ class Prompt(Input):
     """The `/` filter and `:` command line, docked at the bottom, hidden when idle."""
 
     DEFAULT_CSS = """
-    Prompt { dock: bottom; height: 1; border: none; padding: 0 1; display: none;
+    Prompt { height: 1; border: none; padding: 0 1; display: none;
              background: $boost; }
     Prompt.-active { display: block; }
     Prompt:focus { border: none; }
@@ -104,6 +104,7 @@ class Prompt(Input):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.mode = "filter"
+        self.can_focus = False  # only while open, so no view hands it the focus by default
         self.history: list[str] = []
         self._history_pos = 0
 
@@ -113,12 +114,14 @@ class Prompt(Input):
         self.placeholder = "filter rows (esc clears)" if mode == "filter" else "command: requests, search, help, browse, quit"
         self.value = value
         self.add_class("-active")
+        self.can_focus = True
         self._history_pos = len(self.history)
         self.focus()
 
     def close(self) -> None:
         """Hide (the filter value stays applied)."""
         self.remove_class("-active")
+        self.can_focus = False
 
     def action_cancel(self) -> None:
         self.post_message(self.Cancelled(self))
