@@ -174,7 +174,9 @@ class PacsApp(App):
     def on_requests_changed(self, _message: RequestsChanged) -> None:
         screen = self.screen
         if isinstance(screen, PacsScreen):
-            self.show_header(screen.query_one(ChromeHeader))
+            headers = screen.query(ChromeHeader)
+            if headers:
+                self.show_header(headers.first())
             screen.requests_changed()
 
     def on_server_info_ready(self, message: ServerInfoReady) -> None:

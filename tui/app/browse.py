@@ -47,7 +47,6 @@ class BrowseScreen(PacsScreen):
     view_name = "browse"
 
     BINDINGS = [
-        Binding("enter", "open", "Open", id="open"),
         Binding("tab", "pane(1)", "Next pane", id="tab-pane", show=False),
         Binding("shift+tab", "pane(-1)", "Prev pane", id="shift-tab-pane", show=False),
     ]
@@ -408,8 +407,9 @@ class BrowseScreen(PacsScreen):
             self._deep_series = s.series or ""
             self._study_highlighted()
             if not s.series:
+                # Listed, none selected: focus stays on the study until the user moves in.
                 self._deep_series = None
-                self.tables[2].focus()
+                studies.focus()
             return
         self._patient_highlighted()
         if s.patient:

@@ -155,11 +155,24 @@ class RowTable(DataTable):
     """A DataTable of `Row`s with a placeholder row, a filter and stable cursor on rebuild."""
 
     BINDINGS = [
+        Binding("enter", "select_cursor", "Open", id="open"),
         Binding("j", "cursor_down", "Down", id="cursor-down", show=False),
         Binding("k", "cursor_up", "Up", id="cursor-up", show=False),
+        Binding("g,home", "first_row", "First row", id="first-row", show=False),
+        Binding("G,end", "last_row", "Last row", id="last-row", show=False),
         Binding("l,right", "pane(1)", "Next pane", id="next-pane", show=False),
         Binding("h,left", "pane(-1)", "Previous pane", id="prev-pane", show=False),
     ]
+
+    def action_first_row(self) -> None:
+        """Cursor to the first row."""
+        if self.row_count:
+            self.move_cursor(row=0)
+
+    def action_last_row(self) -> None:
+        """Cursor to the last row (which loads the next page where there is one)."""
+        if self.row_count:
+            self.move_cursor(row=self.row_count - 1)
 
     def action_pane(self, step: int) -> None:
         """Move between panes (the screen decides what that means)."""

@@ -253,10 +253,22 @@ class Loader:
             if self._selection is not sel:
                 return
             sel.started = True
-            meta = await self._metadata(sel.study_uid, sel.series_uid, "selected", sel)
+            preview = ("preview", sel.study_uid, sel.series_uid)
+            if not self.store.get(preview).done:
+                self.store.queued(preview, detail="waiting for metadata")
+            try:
+                meta = await self._metadata(sel.study_uid, sel.series_uid, "selected", sel)
+            except DicomWebError as exc:
+                if not isinstance(exc, LoadCancelled):
+                    self.store.finish(preview, LoadState.FAILED, error=exc.message,
+                                      detail="metadata failed")
+                raise
+            except asyncio.CancelledError:
+                if self.store.get(preview).state is LoadState.QUEUED:
+                    self.store.set(preview, NodeState())
+                raise
             if self._selection is not sel:
                 return
-            preview = ("preview", sel.study_uid, sel.series_uid)
             if not meta.has_pixels:
                 self.store.set(preview, NodeState(LoadState.NO_IMAGE, detail=meta.reason))
             else:
