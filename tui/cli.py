@@ -67,7 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--frames", type=int, default=1, metavar="N", help="frames to time per series (default 1)"
     )
     triage.add_argument("--format", choices=("table", "json", "csv"), default="table")
-    triage.add_argument("--concurrency", type=int, metavar="N", help="requests at once")
+    triage.add_argument(
+        "--concurrency",
+        type=int,
+        metavar="N",
+        help="series measured at once (default 1, so timings do not disturb each other)",
+    )
     triage.add_argument(
         "--slow-ms",
         type=float,

@@ -338,7 +338,7 @@ async def measure(
             raise TriageAbort(exc.message, EXIT_UNREACHABLE) from None
         except DicomWebError as exc:
             raise TriageAbort(f"cannot list the series: {exc.message}", EXIT_FAILED) from None
-        limit = asyncio.Semaphore(max(1, args.concurrency or settings.server.concurrency))
+        limit = asyncio.Semaphore(max(1, args.concurrency or 1))  # 1: timings undisturbed
         tick, stop = _progress(err, len(pairs), err.isatty() if progress is None else progress)
 
         async def one(i: int, study: Study | None, series: Series) -> SeriesResult:
