@@ -191,4 +191,7 @@ def _demo(args: argparse.Namespace) -> int:
         settings, _ = load_settings(None, None, flags, env=env, require_url=True)
         from tui.app import run
 
-        return run(settings)
+        try:
+            return run(settings)
+        finally:
+            print("pacs-tui demo: stopping the demo Orthanc...", file=sys.stderr)

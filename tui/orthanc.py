@@ -94,6 +94,9 @@ _HANDLERS_INSTALLED = False
 _HANDLER_LOCK = threading.Lock()
 
 
+_IN_HANDLER = False
+
+
 def _stop_all() -> None:
     for inst in list(_LIVE):
         with contextlib.suppress(Exception):
@@ -117,6 +120,10 @@ def _install_handlers() -> None:
                 continue
 
             def handler(signum: int, frame: FrameType | None, _prev: Any = previous) -> None:
+                global _IN_HANDLER
+                if _IN_HANDLER:  # a second signal while we stop: let the first one finish
+                    return
+                _IN_HANDLER = True
                 _stop_all()
                 if callable(_prev):
                     _prev(signum, frame)
