@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import random
 import statistics
 import sys
 import tempfile
@@ -47,13 +48,17 @@ FRAME_BYTES = 512 * 512 * 2
 def interleaved(
     contenders: list[tuple[str, str, Callable[[], Any]]], runs: int
 ) -> list[list[float]]:
-    """One warm-up each, then `runs` rounds in which every contender runs once (round-robin,
-    so that background load hits all of them alike); milliseconds per contender."""
+    """One warm-up each, then `runs` rounds in which every contender runs once, in a shuffled
+    order (so that background load and cache effects hit all of them alike); ms per contender."""
     for _, _, fn in contenders:
         fn()
     times: list[list[float]] = [[] for _ in contenders]
+    order = list(range(len(contenders)))
+    rng = random.Random(0)
     for _ in range(runs):
-        for i, (_, _, fn) in enumerate(contenders):
+        rng.shuffle(order)  # a fresh order each round: no one always runs after the same one
+        for i in order:
+            fn = contenders[i][2]
             t0 = time.perf_counter()
             fn()
             times[i].append((time.perf_counter() - t0) * 1000.0)

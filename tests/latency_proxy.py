@@ -21,7 +21,7 @@ import httpx
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
               "proxy-authorization", "proxy-authenticate", "content-length"}
 
-METADATA_PATTERN = r"/series/[^/]+/(metadata|instances)(\?|$)"
+METADATA_PATTERN = r"(/series/[^/?]+/metadata|/instances)(\?|$)"  # QIDO instances, WADO metadata
 
 
 @dataclass
@@ -83,7 +83,7 @@ class LatencyProxy:
     async def start(self) -> LatencyProxy:
         """Listen on 127.0.0.1 (a free port)."""
         self._client = httpx.AsyncClient(timeout=60.0, limits=httpx.Limits(
-            max_connections=64, max_keepalive_connections=16))
+            max_connections=64, max_keepalive_connections=16, keepalive_expiry=0.5))
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
         self._stopper = asyncio.get_running_loop().create_task(self._stop_later())
@@ -197,11 +197,19 @@ class LatencyProxy:
             rec.forwarded = True
             req = self._client.build_request(method, self.upstream + target, headers=fwd,
                                              content=body or None)
-            resp = await self._client.send(req, stream=True)
-            try:
-                content = b"".join([chunk async for chunk in resp.aiter_raw()])
-            finally:
-                await resp.aclose()
+            for attempt in (1, 2):
+                try:
+                    resp = await self._client.send(req, stream=True)
+                    try:
+                        content = b"".join([chunk async for chunk in resp.aiter_raw()])
+                    finally:
+                        await resp.aclose()
+                    break
+                except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+                    # Orthanc closes idle keep-alive connections after 1 s: one retry
+                    if attempt == 2:
+                        return (502, "Bad Gateway", [("Content-Type", "text/plain")],
+                                b"latency proxy: upstream connection failed")
             out = [(k, v) for k, v in resp.headers.multi_items() if k.lower() not in HOP_BY_HOP]
             return resp.status_code, resp.reason_phrase or "OK", out, content
 

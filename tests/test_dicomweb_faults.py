@@ -306,11 +306,19 @@ async def test_server_info_non_orthanc_and_orthanc() -> None:
     async with client(orthanc) as c:
         info = await c.server_info()
     assert info.label == "Orthanc 1.12.3" and info.dicomweb == "1.15"
-    assert [r.kind for r in c.log.records()] == ["other", "other"]
+    assert [r.kind for r in c.log.records()] == ["qido-studies", "other", "other"]
 
     async with client(lambda r: httpx.Response(401)) as c:
         with pytest.raises(AuthRefused):
             await c.server_info()
+
+    def rest_hidden(request: httpx.Request) -> httpx.Response:
+        if request.url.path.startswith("/dicom-web/"):
+            return httpx.Response(200, json=[])
+        return httpx.Response(403)
+
+    async with client(rest_hidden) as c:
+        assert (await c.server_info()).product == "unknown"
 
 
 # ------------------------------------------------------------------ a tiny real HTTP server
@@ -418,3 +426,69 @@ async def test_real_read_timeout() -> None:
             with pytest.raises(RequestTimeout, match="no answer within 0.2 s"):
                 await c.search_studies()
     assert outcomes(c) == [(None, "timeout", 1)]
+
+
+async def test_started_notifications_match_records() -> None:
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return httpx.Response(503 if len(calls) == 1 else 200, json=[])
+
+    log = RequestLog()
+    started: list[object] = []
+    log.subscribe_started(started.append)
+    settings = ServerSettings(url=URL)
+    transport = httpx.MockTransport(handler)
+    async with DicomWebClient(settings, log, transport=transport, backoff_base=0.001) as c:
+        await c.search_series("1.2")
+    assert len(started) == len(log.records()) == 2 and log.in_flight == 0
+
+
+async def test_server_info_from_server_header() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/system":
+            return httpx.Response(200, text="<html>proxy page</html>")
+        if request.url.path == "/plugins/dicom-web":
+            return httpx.Response(403)
+        return httpx.Response(200, json=[], headers={"Server": "Orthanc/1.9.7"})
+
+    async with client(handler) as c:
+        info = await c.server_info()
+    assert (info.product, info.version, info.dicomweb) == ("Orthanc", "1.9.7", "unknown")
+
+
+async def test_pages_stop_on_a_short_or_empty_page() -> None:
+    offsets = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        params = dict(p.split("=", 1) for p in request.url.query.decode().split("&"))
+        offset = int(params.get("offset", 0))
+        offsets.append(offset)
+        uids = [f"1.{n}" for n in range(offset, min(offset + 2, 4))]
+        return httpx.Response(200, json=[{"0020000D": {"vr": "UI", "Value": [u]}} for u in uids])
+
+    async with client(handler) as c:
+        pages = [[s.study_uid for s in p] async for p in c.iter_study_pages(page_size=2)]
+    assert pages == [["1.0", "1.1"], ["1.2", "1.3"]] and offsets == [0, 2, 4]
+
+
+async def test_total_ms_times_the_request_not_the_decoding(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tui.dicomweb import client as client_mod
+
+    real = client_mod.Study.from_json
+
+    def slow(ds: object) -> client_mod.Study:
+        time.sleep(0.3)
+        return real(ds)
+
+    monkeypatch.setattr(client_mod.Study, "from_json", staticmethod(slow))
+    async with client(lambda r: httpx.Response(200, json=[STUDY])) as c:
+        t0 = time.perf_counter()
+        await c.search_studies()
+        elapsed_ms = (time.perf_counter() - t0) * 1000
+    (rec,) = c.log.records()
+    assert elapsed_ms >= 300 and rec.total_ms < 150 and rec.outcome == "ok"
+    assert rec.ttfb_ms is not None and rec.ttfb_ms <= rec.total_ms

@@ -36,7 +36,7 @@ def feed_chunks(data: bytes, cuts: list[int], boundary: str = BOUNDARY):
     for cut in sorted({c for c in cuts if 0 < c < len(data)}) + [len(data)]:
         parts.extend(parser.feed(data[prev:cut]))
         prev = cut
-    parser.close()
+    parts.extend(parser.close())
     return parts
 
 
@@ -55,6 +55,24 @@ def test_any_chunking_yields_same_parts(bodies: list[bytes], data: st.DataObject
     parts = feed_chunks(raw, cuts)
     assert [p.body for p in parts] == bodies
     assert [p.headers["content-type"] for p in parts] == [h["Content-Type"] for h, _ in parts_in]
+
+
+@settings(max_examples=300, deadline=None)
+@given(bodies=bodies, data=st.data())
+def test_content_length_right_wrong_or_garbage(bodies: list[bytes], data: st.DataObject) -> None:
+    """A right Content-Length is a shortcut; a wrong one must not change the result."""
+    parts_in = []
+    for b in bodies:
+        mode = data.draw(st.sampled_from(["none", "right", "wrong", "garbage"]))
+        length = {
+            "right": str(len(b)),
+            "wrong": str(max(0, len(b) + data.draw(st.integers(-50, 500)))),
+            "garbage": "12x",
+        }.get(mode)
+        parts_in.append(({"Content-Length": length} if length else {}, b))
+    raw = build(parts_in)
+    cuts = data.draw(st.lists(st.integers(0, len(raw)), max_size=20))
+    assert [p.body for p in feed_chunks(raw, cuts)] == bodies
 
 
 @settings(max_examples=200, deadline=None)
@@ -85,12 +103,14 @@ def test_many_tiny_chunks() -> None:
     parts = []
     for i in range(len(raw)):
         parts.extend(parser.feed(raw[i : i + 1]))
-    parser.close()
+    parts.extend(parser.close())
     assert [p.body for p in parts] == bodies
 
 
-def test_parts_yielded_as_soon_as_delimiter_arrives() -> None:
-    raw = build([({}, b"first"), ({}, b"second")])
+@pytest.mark.parametrize("with_length", [False, True])
+def test_parts_yielded_as_soon_as_delimiter_arrives(with_length: bool) -> None:
+    h1 = {"Content-Length": "5"} if with_length else {}
+    raw = build([(h1, b"first"), ({}, b"second")])
     second_delim = raw.index(b"second") - len(f"\r\n--{BOUNDARY}\r\n\r\n")
     parser = MultipartParser(BOUNDARY)
     got = parser.feed(raw[: second_delim + len(BOUNDARY) + 4])
@@ -172,7 +192,7 @@ def test_large_part_scans_each_byte_a_bounded_number_of_times(chunk: int) -> Non
     parts = []
     for i in range(0, len(raw), chunk):
         parts.extend(parser.feed(raw[i : i + chunk]))
-    parser.close()
+    parts.extend(parser.close())
     assert [len(p.body) for p in parts] == [len(body), 4]
     # (A rescan-from-the-start parser would look at ~len(raw)**2 / (2 * chunk) bytes.)
     assert parser.scanned <= 2 * len(raw)
@@ -188,7 +208,7 @@ def _parse_time(megabytes: int, chunk: int = 4096) -> float:
         parts = []
         for i in range(0, len(raw), chunk):
             parts.extend(parser.feed(raw[i : i + chunk]))
-        parser.close()
+        parts.extend(parser.close())
         best = min(best, time.perf_counter() - t0)
         assert len(parts) == 1 and len(parts[0].body) == len(body)
     return best
@@ -200,3 +220,14 @@ def test_large_part_parses_in_linear_time() -> None:
     large = _parse_time(20)
     assert large < 12 * max(small, 5e-3), (small, large)
     assert large < 5.0
+
+
+@pytest.mark.parametrize("chunk", [1, 5, 13, 100_000])
+def test_wrong_content_length_landing_on_a_later_delimiter(chunk: int) -> None:
+    """Every wrong length, including ones that point exactly at a later delimiter (here 74),
+    must not swallow the parts in between."""
+    tail = [({}, b"\x00\x00"), ({"Content-Length": "7"}, b"\x00" * 7)]
+    for n in range(120):
+        raw = build([({}, b""), ({"Content-Length": str(n)}, b""), *tail])
+        parts = feed_chunks(raw, list(range(chunk, len(raw), chunk)))
+        assert [p.body for p in parts] == [b"", b"", b"\x00\x00", b"\x00" * 7], n

@@ -106,7 +106,8 @@ async def test_series_and_instances(server_settings: ServerSettings) -> None:
         fields = ("Rows", "Columns", "00280100", "InstanceNumber", "ImagePositionPatient")
         qido = await c.search_instances(CT.study_uid, ser.series_uid, fields)
         assert last_url(c).endswith(
-            "/instances?includefield=Rows,Columns,00280100,InstanceNumber,ImagePositionPatient"
+            f"/instances?StudyInstanceUID={CT.study_uid}&SeriesInstanceUID={ser.series_uid}"
+            "&includefield=Rows,Columns,00280100,InstanceNumber,ImagePositionPatient"
         )
         full = await c.search_instances(CT.study_uid, ser.series_uid, DEFAULT_INCLUDEFIELD)
         wado = await c.series_metadata(CT.study_uid, ser.series_uid)

@@ -76,7 +76,7 @@ class PacsScreen(Screen):
         prompt.close()
         target = getattr(self, "_focus_before", None)
         if target is not None and target.is_attached:
-            target.focus()
+            self.set_focus(target)
         else:
             self.focus_next()
 

@@ -97,7 +97,7 @@ class BrowseScreen(PacsScreen):
             elif s.patient:
                 query = StudyQuery(patient_id=s.patient)
         self.new_query(query)
-        patients.focus()
+        self.set_focus(patients)
 
     # -- patients: pages of studies grouped by patient -----------------------------------------
     def new_query(self, query: Any) -> None:
@@ -114,7 +114,7 @@ class BrowseScreen(PacsScreen):
         patients.set_more(None)
         studies.show_placeholder("select a patient")
         series.show_placeholder("select a study")
-        patients.focus()
+        self.set_focus(patients)
         self.load_page()
         self.refresh_chrome()
 
@@ -242,7 +242,7 @@ class BrowseScreen(PacsScreen):
         self._deep_series = None
         table = self.tables[2]
         if target and table.select_key(target):
-            table.focus()
+            self.set_focus(table)
             self._select_series(immediate=True)
         elif target:
             self.notify(f"series {clean(target, 64)} is not in this study", severity="warning")
@@ -293,7 +293,7 @@ class BrowseScreen(PacsScreen):
                 self.load_page()
         elif table.id == "studies":
             self._study_highlighted()
-        elif table.id == "series" and table.has_focus:
+        elif table.id == "series" and self.focused is table:
             self._select_series()
 
     @on(DataTable.RowSelected)
@@ -332,7 +332,7 @@ class BrowseScreen(PacsScreen):
 
     def _focused_index(self) -> int:
         for i, table in enumerate(self.tables):
-            if table.has_focus:
+            if self.focused is table:
                 return i
         return 0
 
@@ -342,7 +342,7 @@ class BrowseScreen(PacsScreen):
         if step < 0 and index < 2 and self._focused_index() == 2:
             self.pacs.loader.clear_selection()
             self.selected_series = None
-        table.focus()
+        self.set_focus(table)
         self.refresh_chrome()
 
     def action_open(self) -> None:
@@ -409,15 +409,15 @@ class BrowseScreen(PacsScreen):
             if not s.series:
                 # Listed, none selected: focus stays on the study until the user moves in.
                 self._deep_series = None
-                studies.focus()
+                self.set_focus(studies)
             return
         self._patient_highlighted()
         if s.patient:
-            studies.focus()
+            self.set_focus(studies)
 
     # -- filter, loader events, ticks ----------------------------------------------------------
     def apply_filter(self, text: str) -> None:
-        table = next((t for t in self.tables if t.has_focus), None) or self._last_table()
+        table = next((t for t in self.tables if self.focused is t), None) or self._last_table()
         table.set_filter(text)
 
     def _last_table(self) -> RowTable:

@@ -25,6 +25,16 @@ OUTCOME_STYLES = {"ok": "green", "cancelled": "magenta", "timeout": "bold red",
 MAX_ROWS = 1000
 
 
+def _bytes(n: int | None) -> str:
+    if n is None:
+        return ""
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= size:
+            value = n / size
+            return f"{value:.1f}{unit}" if value < 10 else f"{value:.0f}{unit}"
+    return f"{n}B"
+
+
 def _ms(value: float | None) -> str:
     if value is None:
         return ""
@@ -93,7 +103,7 @@ class RequestsScreen(PacsScreen):
         for i, r in enumerate(shown):
             ts = r.ts[11:19] if len(r.ts) >= 19 else r.ts
             cells = [cell(ts), cell(r.kind), cell(r.purpose), cell("" if r.status is None else r.status),
-                     cell(human_bytes(r.bytes)), cell(_ms(r.ttfb_ms)), cell(_ms(r.total_ms)),
+                     cell(_bytes(r.bytes)), cell(_ms(r.ttfb_ms)), cell(_ms(r.total_ms)),
                      cell(r.outcome, 20, OUTCOME_STYLES.get(r.outcome, "")), cell(r.url, 200, "dim")]  # fmt: skip
             rows.append(Row(f"r{i}:{id(r)}", cells, f"{r.kind} {r.purpose} {r.outcome} {r.url}", r))
         table = self.query_one(RowTable)

@@ -231,19 +231,21 @@ class SeriesScreen(PacsScreen):
                 pw: int, ph: int) -> tuple[Any, Any, float]:
         from tui.imaging.frames import PixelFormat, decode_frame, fit, render, window_for
 
-        t0 = time.perf_counter()
+        clock = self.pacs.clock
+        t0 = clock()
         fmt = PixelFormat.from_dicom_json(result.instance.raw, result.transfer_syntax)
         arr = decode_frame(result.data, fmt, result.transfer_syntax)
         used = window if window is not None else window_for(fmt, arr, window_index)
         image = fit(render(arr, fmt, used, invert), pw, ph, upscale=True)
-        return image, used, (time.perf_counter() - t0) * 1000
+        return image, used, (clock() - t0) * 1000
 
     async def _server_rendered(self, result: Any, pw: int, ph: int) -> tuple[Any, Any, float]:
         from PIL import Image as PILImage
 
         from tui.imaging.frames import fit
 
-        t0 = time.perf_counter()
+        clock = self.pacs.clock
+        t0 = clock()
         window = self.window
         data = await self.pacs.client.rendered(
             self.study_uid, self.series_uid, result.instance.sop_uid, result.frame_number,
@@ -255,7 +257,7 @@ class SeriesScreen(PacsScreen):
             return fit(img.convert("RGB"), pw, ph, upscale=True)
 
         image = await asyncio.to_thread(decode)
-        return image, window, (time.perf_counter() - t0) * 1000
+        return image, window, (clock() - t0) * 1000
 
     def _set_image(self, image: Any, cw: int, ch: int) -> None:
         cols = max(1, math.ceil(image.width / cw))

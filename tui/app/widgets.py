@@ -116,7 +116,7 @@ class Prompt(Input):
         self.add_class("-active")
         self.can_focus = True
         self._history_pos = len(self.history)
-        self.focus()
+        self.screen.set_focus(self)
 
     def close(self) -> None:
         """Hide (the filter value stays applied)."""
@@ -155,7 +155,7 @@ class RowTable(DataTable):
     """A DataTable of `Row`s with a placeholder row, a filter and stable cursor on rebuild."""
 
     BINDINGS = [
-        Binding("enter", "select_cursor", "Open", id="open"),
+        Binding("enter", "open_row", "Open", id="open"),
         Binding("j", "cursor_down", "Down", id="cursor-down", show=False),
         Binding("k", "cursor_up", "Up", id="cursor-up", show=False),
         Binding("g,home", "first_row", "First row", id="first-row", show=False),
@@ -163,6 +163,20 @@ class RowTable(DataTable):
         Binding("l,right", "pane(1)", "Next pane", id="next-pane", show=False),
         Binding("h,left", "pane(-1)", "Previous pane", id="prev-pane", show=False),
     ]
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "open_row":
+            return hasattr(self.screen, "action_open")
+        return True
+
+    def action_open_row(self) -> None:
+        """Open the row: the screen's `action_open` runs now (so focus moves before the next
+        key is looked at: typed-ahead keys land in the right pane), else a RowSelected."""
+        action = getattr(self.screen, "action_open", None)
+        if action is not None:
+            action()
+        else:
+            self.action_select_cursor()
 
     def action_first_row(self) -> None:
         """Cursor to the first row."""

@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -22,7 +22,7 @@ from tui.config import ServerSettings
 
 from .errors import AuthRefused, DicomWebError, InvalidQuery, MalformedAnswer, Unreachable
 from .model import Instance, Patient, Series, Study, group_patients
-from .multipart import MultipartParser, parse_content_type, transfer_syntax_of
+from .multipart import MultipartParser, Part, parse_content_type, transfer_syntax_of
 from .query import (
     SERIES_INCLUDEFIELD,
     StudyQuery,
@@ -33,6 +33,7 @@ from .query import (
 from .requestlog import RequestLog
 from .transport import JSON_HEADERS, PIXEL_HEADERS, Context, Transport
 
+M = TypeVar("M")
 FRAMES_ACCEPT = 'multipart/related; type="application/octet-stream"; transfer-syntax=*'
 _UID_SAFE = re.compile(r"^[A-Za-z0-9._-]+$")
 
@@ -61,6 +62,11 @@ class ServerInfo:
         if self.version == "unknown":
             return self.product
         return f"{self.product} {self.version}"
+
+
+def _frame(part: Part, top_ts: str | None) -> FramePart:
+    ct = part.content_type
+    return FramePart(part.headers, ct, transfer_syntax_of(ct) or top_ts, part.body)
 
 
 def _uid(value: str, what: str) -> str:
@@ -117,20 +123,16 @@ class DicomWebClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    async def _get_datasets(self, path: str, query: str, ctx: Context) -> list[Any]:
+    async def _get_datasets(
+        self, path: str, query: str, ctx: Context, build: Callable[[Any], M]
+    ) -> list[M]:
         url = self.base_url + path + (f"?{query}" if query else "")
-        resp = await self._t.get(url, ctx, JSON_HEADERS)
-        try:
-            return _datasets(resp, self._t.host)
-        except DicomWebError as err:
-            self._mark_decode_error(err)
-            raise
+        host = self._t.host
 
-    def _mark_decode_error(self, err: DicomWebError) -> None:
-        """Decoding happens after the attempt was recorded ok: fix its outcome."""
-        recs = self.log.records()
-        if recs and recs[-1].outcome == "ok":
-            recs[-1].outcome = err.outcome
+        def decode(resp: httpx.Response) -> list[M]:
+            return [build(d) for d in _datasets(resp, host)]
+
+        return await self._t.get(url, ctx, JSON_HEADERS, decode)
 
     # ---------------------------------------------------------------- QIDO-RS
     async def search_studies(
@@ -143,8 +145,9 @@ class DicomWebClient:
     ) -> list[Study]:
         """QIDO-RS /studies with the filters of `query`; limit 0 means no limit."""
         qs = studies_query(query, limit=limit, offset=offset)
-        data = await self._get_datasets("/studies", qs, Context("qido-studies", purpose))
-        return self._build(lambda d: Study.from_json(d), data)
+        return await self._get_datasets(
+            "/studies", qs, Context("qido-studies", purpose), Study.from_json
+        )
 
     async def iter_study_pages(
         self, query: StudyQuery | None = None, *, page_size: int = 50, purpose: str = "list"
@@ -178,8 +181,9 @@ class DicomWebClient:
         _uid(study_uid, "StudyInstanceUID")
         qs = build_query([("includefield", includefield_value(SERIES_INCLUDEFIELD))])
         ctx = Context("qido-series", purpose, study_uid)
-        data = await self._get_datasets(f"/studies/{study_uid}/series", qs, ctx)
-        return self._build(lambda d: Series.from_json(d, study_uid), data)
+        return await self._get_datasets(
+            f"/studies/{study_uid}/series", qs, ctx, lambda d: Series.from_json(d, study_uid)
+        )
 
     async def search_instances(
         self,
@@ -189,15 +193,25 @@ class DicomWebClient:
         *,
         purpose: str = "selected",
     ) -> list[Instance]:
-        """QIDO-RS instances of a series, with the `includefield` tags (keywords or hex)."""
+        """QIDO-RS instances of a series, with the `includefield` tags (keywords or hex).
+
+        Uses the flat `/instances?StudyInstanceUID=..&SeriesInstanceUID=..` form: Orthanc
+        then leaves out the study and series attributes repeated on every instance (about
+        30% fewer bytes and ~12% faster on a 320-instance series).
+        """
         _uid(study_uid, "StudyInstanceUID")
         _uid(series_uid, "SeriesInstanceUID")
+        params = [("StudyInstanceUID", study_uid), ("SeriesInstanceUID", series_uid)]
         fields = includefield_value(includefield)
-        qs = build_query([("includefield", fields)]) if fields else ""
+        if fields:
+            params.append(("includefield", fields))
         ctx = Context("qido-instances", purpose, study_uid, series_uid)
-        path = f"/studies/{study_uid}/series/{series_uid}/instances"
-        data = await self._get_datasets(path, qs, ctx)
-        return self._build(lambda d: Instance.from_json(d, study_uid, series_uid), data)
+        return await self._get_datasets(
+            "/instances",
+            build_query(params),
+            ctx,
+            lambda d: Instance.from_json(d, study_uid, series_uid),
+        )
 
     # ---------------------------------------------------------------- WADO-RS
     async def series_metadata(
@@ -207,10 +221,10 @@ class DicomWebClient:
         _uid(study_uid, "StudyInstanceUID")
         _uid(series_uid, "SeriesInstanceUID")
         ctx = Context("wado-metadata", purpose, study_uid, series_uid)
-        data = await self._get_datasets(
-            f"/studies/{study_uid}/series/{series_uid}/metadata", "", ctx
+        path = f"/studies/{study_uid}/series/{series_uid}/metadata"
+        return await self._get_datasets(
+            path, "", ctx, lambda d: Instance.from_json(d, study_uid, series_uid)
         )
-        return self._build(lambda d: Instance.from_json(d, study_uid, series_uid), data)
 
     def _frames_url(
         self, study_uid: str, series_uid: str, sop_uid: str, frames: Sequence[int]
@@ -253,11 +267,9 @@ class DicomWebClient:
                         async for chunk in resp.aiter_bytes():
                             for part in parser.feed(chunk):
                                 yielded = True
-                                ct = part.content_type
-                                yield FramePart(
-                                    part.headers, ct, transfer_syntax_of(ct) or top_ts, part.body
-                                )
-                        parser.close()
+                                yield _frame(part, top_ts)
+                        for part in parser.close():
+                            yield _frame(part, top_ts)
                         return
                 except DicomWebError as err:
                     delay = None if yielded else self._t.retry_delay(err, n)
@@ -304,32 +316,34 @@ class DicomWebClient:
         if params:
             url += "?" + build_query(params)
         ctx = Context("wado-rendered", purpose, study_uid, series_uid)
-        resp = await self._t.get(url, ctx, {**PIXEL_HEADERS, "Accept": "image/jpeg"})
-        mime, _ = parse_content_type(resp.headers.get("content-type"))
-        if mime and not mime.startswith("image/"):
-            err = MalformedAnswer(f"{self._t.host} answered {mime} instead of an image")
-            self._mark_decode_error(err)
-            raise err
-        return resp.content
+        host = self._t.host
+
+        def decode(resp: httpx.Response) -> bytes:
+            mime, _ = parse_content_type(resp.headers.get("content-type"))
+            if mime and not mime.startswith("image/"):
+                raise MalformedAnswer(f"{host} answered {mime} instead of an image")
+            return resp.content
+
+        return await self._t.get(url, ctx, {**PIXEL_HEADERS, "Accept": "image/jpeg"}, decode)
 
     # ---------------------------------------------------------------- identity
     async def server_info(self, *, purpose: str = "list") -> ServerInfo:
         """Product and version (Orthanc /system, /plugins/dicom-web); "unknown" elsewhere.
 
-        Raises Unreachable / AuthRefused when the server is down or refuses credentials;
-        any other failure just gives "unknown".
+        First a cheap QIDO (`/studies?limit=1`) checks the DICOMweb root itself: it raises
+        Unreachable / AuthRefused when the server is down or refuses the credentials. The
+        identity probes after it never raise (a proxy may hide Orthanc's REST API).
         """
+        server_header = await self._server_header(Context("qido-studies", purpose))
         root = self.base_url.removesuffix("/dicom-web")
         ctx = Context("other", purpose)
         product = version = plugin = "unknown"
         system = await self._probe(f"{root}/system", ctx)
         if isinstance(system, dict) and ("ApiVersion" in system or "DicomAet" in system):
             product, version = "Orthanc", str(system.get("Version") or "unknown")
-        else:
-            server_header = await self._server_header(ctx)
-            if server_header.lower().startswith("orthanc"):
-                product = "Orthanc"
-                version = server_header.partition("/")[2].strip() or "unknown"
+        elif server_header.lower().startswith("orthanc"):
+            product = "Orthanc"
+            version = server_header.partition("/")[2].strip() or "unknown"
         if product == "Orthanc":
             info = await self._probe(f"{root}/plugins/dicom-web", ctx)
             if isinstance(info, dict) and info.get("Version"):
@@ -338,31 +352,17 @@ class DicomWebClient:
 
     async def _probe(self, url: str, ctx: Context) -> Any:
         try:
-            resp = await self._t.get(url, ctx, {"Accept": "application/json"})
+            resp: httpx.Response = await self._t.get(url, ctx, {"Accept": "application/json"})
             return json.loads(resp.content)
-        except DicomWebError as err:
-            if _fatal(err):
-                raise
-            return None
-        except ValueError:
+        except (DicomWebError, ValueError):
             return None
 
     async def _server_header(self, ctx: Context) -> str:
         try:
-            resp = await self._t.get(f"{self.base_url}/studies?limit=1", ctx, JSON_HEADERS)
-        except DicomWebError as err:
-            if _fatal(err):
-                raise
+            url = f"{self.base_url}/studies?limit=1"
+            resp: httpx.Response = await self._t.get(url, ctx, JSON_HEADERS)
+        except (Unreachable, AuthRefused):
+            raise
+        except DicomWebError:
             return ""
         return resp.headers.get("server", "")
-
-    def _build(self, fn: Any, data: list[Any]) -> list[Any]:
-        try:
-            return [fn(d) for d in data]
-        except DicomWebError as err:
-            self._mark_decode_error(err)
-            raise
-
-
-def _fatal(err: DicomWebError) -> bool:
-    return isinstance(err, Unreachable | AuthRefused)

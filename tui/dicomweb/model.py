@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 from .errors import MalformedAnswer
 
@@ -51,8 +51,12 @@ T_TRANSFER_SYNTAX, T_AVAILABLE_TS, T_IMAGE_TYPE = "00020010", "00083002", "00080
 PIXEL_TAGS = ("7FE00010", "7FE00008", "7FE00009")
 
 
+def _is_map(obj: object) -> TypeGuard[Mapping[str, Any]]:
+    return type(obj) is dict or isinstance(obj, Mapping)  # the fast check first
+
+
 def _check(ds: object) -> Json:
-    if not isinstance(ds, Mapping):
+    if not _is_map(ds):
         raise MalformedAnswer(f"bad DICOM JSON: expected an object, got {type(ds).__name__}")
     return ds
 
@@ -60,10 +64,10 @@ def _check(ds: object) -> Json:
 def values(ds: Json, tag: str) -> list[Any]:
     """The Value list of a tag, [] when absent or malformed."""
     el = ds.get(tag)
-    if not isinstance(el, Mapping):
+    if el is None or not _is_map(el):
         return []
     val = el.get("Value")
-    return list(val) if isinstance(val, list) else []
+    return val if type(val) is list else []
 
 
 def text(ds: Json, tag: str) -> str | None:
@@ -72,7 +76,7 @@ def text(ds: Json, tag: str) -> str | None:
     if not vals or vals[0] is None:
         return None
     v = vals[0]
-    if isinstance(v, Mapping):  # a person name object
+    if _is_map(v):  # a person name object
         v = v.get("Alphabetic", "")
     s = str(v).strip()
     return s or None
@@ -92,8 +96,11 @@ def numbers(ds: Json, tag: str) -> tuple[float, ...]:
     """All numeric values (DS/IS/US/FL...), from numbers or strings; garbage skipped."""
     out: list[float] = []
     for v in values(ds, tag):
-        parts = v.split("\\") if isinstance(v, str) else [v]
-        for p in parts:
+        kind = type(v)
+        if kind is float or kind is int:  # the common case: a JSON number
+            out.append(float(v))
+            continue
+        for p in v.split("\\") if kind is str else (v,):
             if isinstance(p, bool) or p is None:
                 continue
             try:

@@ -38,6 +38,8 @@ def utc_timestamp(when: _dt.datetime | None = None) -> str:
 
 def strip_userinfo(url: str) -> str:
     """The URL without any user:password@ part."""
+    if "@" not in url:
+        return url
     parts = urlsplit(url)
     if "@" not in parts.netloc:
         return url

@@ -164,6 +164,14 @@ class Loader:
         """(study_uid, series_uid) of the selected series, if any."""
         return self._selection.target if self._selection else None
 
+    @property
+    def busy(self) -> bool:
+        """True while anything is queued or in flight, or the selection is still loading."""
+        sel = self._selection
+        driving = sel is not None and sel.task is not None and not sel.task.done()
+        return driving or bool(self.scheduler.jobs()) or any(
+            not t.done() for t in self._background)
+
     def _on_record(self, record: Any) -> None:
         """Attribute each finished request's bytes to the job that made it."""
         job = current_job.get()
