@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.latency_proxy import METADATA_PATTERN, LatencyProxy, Rule
-from tests.loader_helpers import METADATA_KINDS, wait_until
 from tui import sample
 from tui.config import ServerSettings, Settings
 from tui.dicomweb.client import DicomWebClient
@@ -27,6 +27,17 @@ CT = sample.STUDIES["ct"].study_uid
 CT_SERIES = [s.series_uid for s in sample.SERIES.values() if s.study_key == "ct"]
 ALL_SERIES = [(s.study.study_uid, s.series_uid) for s in sample.SERIES.values()]
 SR = sample.SERIES["sr"]
+METADATA_KINDS = ("qido-instances", "wado-metadata")
+
+
+async def wait_until(cond: Callable[[], bool], timeout: float = 5.0, what: str = "") -> float:
+    """Await `cond()` becoming true (polled every 5 ms); returns the seconds it took."""
+    t0 = time.monotonic()
+    while not cond():
+        if time.monotonic() - t0 > timeout:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what or cond}")
+        await asyncio.sleep(0.005)
+    return time.monotonic() - t0
 
 
 @pytest.fixture
@@ -205,7 +216,7 @@ async def test_revisit_issues_no_request(rig: Rig, server_settings) -> None:
     a, b = CT_SERIES[1], CT_SERIES[4]
     for uid in (a, b):
         loader.select_series(CT, uid, immediate=True)
-        await wait_until(lambda uid=uid: loaded(loader, "preview", CT, uid), 10)
+        await wait_until(functools.partial(loaded, loader, "preview", CT, uid), 10)
         await wait_until(lambda: not loader.busy, 10, "read-ahead done")
     before = len(log.records())
     assert [r.kind for r in log.records()].count("wado-frames") == 2 * 4  # preview + 3 ahead

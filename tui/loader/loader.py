@@ -226,8 +226,13 @@ class Loader:
             return
         current = self._selection
         if current is not None and current.target == (study_uid, series_uid):
-            if immediate and not current.started and current.task is not None:
-                current.task.cancel()
+            finished = current.task is None or current.task.done()
+            unfinished_state = self.store.get(("series", study_uid, series_uid)).state in (
+                LoadState.FAILED, LoadState.CANCELLED, LoadState.IDLE)
+            if immediate and (not current.started or (finished and unfinished_state)):
+                if current.task is not None:
+                    current.task.cancel()
+                current.started = False
                 current.task = self._spawn(self._drive(current, 0.0))
             return
         self._leave_selection()

@@ -87,6 +87,7 @@ class Scheduler:
         self._jobs: dict[Hashable, Job] = {}
         self._running: dict[str, int] = dict.fromkeys(LANES, 0)
         self._closed = False
+        self._tasks: set[asyncio.Task[Any]] = set()
         self.max_running = 0
         self.started = 0
 
@@ -138,7 +139,10 @@ class Scheduler:
         else:
             if node is not None and node not in job.nodes:
                 job.nodes.append(node)
-                self.store.set(node, self.store.get(job.nodes[0]))
+                if job.running:
+                    self.store.loading(node)
+                else:
+                    self.store.queued(node)
             if not job.running and LANES.index(lane) < LANES.index(job.lane):
                 self._move(job, lane)
         job.owners.add(owner)
@@ -222,9 +226,11 @@ class Scheduler:
     async def aclose(self) -> None:
         """Cancel everything and wait for in-flight jobs to unwind."""
         self._closed = True
-        tasks = [job.task for job in self._jobs.values() if job.task is not None]
         for job in list(self._jobs.values()):
             self.cancel(job)
+        tasks = [t for t in self._tasks if not t.done()]
+        for task in tasks:
+            task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
 
@@ -270,6 +276,8 @@ class Scheduler:
         for node in job.nodes:
             self.store.loading(node)
         job.task = asyncio.get_running_loop().create_task(self._run(job))
+        self._tasks.add(job.task)
+        job.task.add_done_callback(self._tasks.discard)
         job.task.add_done_callback(functools.partial(self._on_task_done, job))
 
     async def _run(self, job: Job) -> None:

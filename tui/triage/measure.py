@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from tui.config import Settings
-from tui.dicomweb.client import FRAMES_ACCEPT, DicomWebClient
+from tui.dicomweb.client import DicomWebClient
 from tui.dicomweb.errors import (
     AuthRefused,
     DicomWebError,
@@ -22,7 +22,6 @@ from tui.dicomweb.errors import (
 from tui.dicomweb.model import Instance, Series, Study
 from tui.dicomweb.query import StudyQuery, encode_value
 from tui.dicomweb.requestlog import JsonLinesSink, RequestLog, RequestRecord
-from tui.dicomweb.transport import Context, Transport
 from tui.loader.strategies import instance_has_pixels, no_pixel_reason, sort_instances
 from tui.text import clean, escape_markup
 
@@ -165,28 +164,21 @@ class _Triage:
 
 
 async def _gzip_probe(
-    settings: Settings, log: RequestLog, rec: _Recorder, target: tuple[str, str, str]
+    client: DicomWebClient, rec: _Recorder, target: tuple[str, str, str]
 ) -> str | None:
     """Fetch one frame with identity and with gzip offered; a hint if the server gzips it."""
     st, se, sop = target
-    transport = Transport(settings.server, log)
-    url = f"{transport.base_url}/studies/{st}/series/{se}/instances/{sop}/frames/1"
-    ctx = Context("wado-frames", PURPOSE, st, se)
     seen: dict[str, tuple[float, int, int, str]] = {}
     try:
         for enc in ("identity", "gzip"):
-            headers = {"Accept": FRAMES_ACCEPT, "Accept-Encoding": enc}
             mark, t0 = rec.mark(), time.perf_counter()
-            async with transport.attempt(url, ctx, headers, 1) as (resp, _at):
-                body = await resp.aread()
-                coding = resp.headers.get("content-encoding", "identity").lower()
+            parts = await client.frames(st, se, sop, [1], purpose=PURPOSE, accept_encoding=enc)
             ms = (time.perf_counter() - t0) * 1000.0
-            wire = sum(r.bytes for r in rec.records[mark:] if r.url == url)
-            seen[enc] = (ms, wire, len(body), coding)
+            wire = sum(r.bytes for r in rec.since(mark, se, "wado-frames"))
+            size = sum(len(p.data) for p in parts)
+            seen[enc] = (ms, wire, size, parts[0].content_encoding if parts else "identity")
     except DicomWebError:
         return None
-    finally:
-        await transport.aclose()
     ms_id, wire_id, _, _ = seen["identity"]
     ms_gz, wire_gz, size, coding = seen["gzip"]
     if coding != "gzip":
@@ -361,7 +353,7 @@ async def measure(
             best = max(probes, key=lambda r: (r.first_frame.bytes / max(1, r.first_frame.frames)
                                               if r.first_frame else 0))  # fmt: skip
             assert best.probe is not None
-            probe_hint = await _gzip_probe(settings, log, rec, best.probe)
+            probe_hint = await _gzip_probe(client, rec, best.probe)
         report = Report(
             url=client.base_url, info=info, strategies=tri.strategies, results=results,
             requests=len(rec.records), bytes=sum(r.bytes for r in rec.records),
