@@ -15,7 +15,11 @@ that same server in one run, times:
     gzip, like requests always does, and needs media_types=(("application/octet-stream",
     "*"),) because its default type="*/*" gets 400 from Orthanc); Orthanc REST
     /instances/{id}/frames/0/raw with Accept-Encoding: identity, sequential and at the same
-    concurrency as ours.
+    concurrency as ours;
+(c) the same 100 frames in ONE WADO-RS series retrieval (`iter_series_frames`: whole instances,
+    multipart/related; type="application/dicom", parsed with pydicom and split into frames),
+    against the same request with bare httpx (the server's and the wire's share) and
+    dicomweb-client's retrieve_series (which offers gzip, like requests always does).
 
 Prints the median of N runs (after one warm-up) as a markdown table with ratios.
 """
@@ -39,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tui import sample  # noqa: E402
 from tui.config import DEFAULT_INCLUDEFIELD, ServerSettings  # noqa: E402
-from tui.dicomweb.client import FRAMES_ACCEPT, DicomWebClient  # noqa: E402
+from tui.dicomweb.client import FRAMES_ACCEPT, SERIES_ACCEPT, DicomWebClient  # noqa: E402
 from tui.orthanc import PrivateOrthanc  # noqa: E402
 
 FRAME_BYTES = 512 * 512 * 2
@@ -68,10 +72,12 @@ def interleaved(
 def run_async(
     loop: asyncio.AbstractEventLoop, coro_fn: Callable[[], Awaitable[Any]]
 ) -> Callable[[], Any]:
+    """A blocking callable that runs `coro_fn()` on `loop`."""
     return lambda: loop.run_until_complete(coro_fn())
 
 
 def main() -> None:
+    """Start the private Orthanc, time every contender, print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
@@ -188,6 +194,22 @@ def main() -> None:
 
             await asyncio.gather(*(one(uid) for uid in fr_series.sop_uids))
 
+        # ---- (c) one series retrieval
+        async def ours_series() -> None:
+            got = await ours.series_frames(study_fr, fr_series.series_uid)
+            assert len(got) == fr_series.instances
+            assert all(len(i.frames) == 1 and len(i.frames[0]) == FRAME_BYTES for i in got)
+
+        async def bare_series() -> None:
+            """The same series request with bare httpx, body read but not parsed."""
+            url = f"{orthanc.dicomweb_url}/studies/{study_fr}/series/{fr_series.series_uid}"
+            r = await arest.get(url, headers={"Accept": SERIES_ACCEPT})
+            assert r.status_code == 200 and len(r.content) > fr_series.instances * FRAME_BYTES
+
+        def dwc_series() -> None:
+            got = dwc.retrieve_series(study_fr, fr_series.series_uid)
+            assert len(got) == fr_series.instances
+
         contenders: list[tuple[str, str, Callable[[], Any]]] = [
             ("metadata 320", "pacs-tui QIDO + 24 includefield", run_async(loop, ours_qido)),
             ("metadata 320", "pacs-tui WADO /metadata", run_async(loop, ours_wado)),
@@ -205,6 +227,13 @@ def main() -> None:
                 "bare httpx, same DICOMweb frames URLs",
                 run_async(loop, bare_dicomweb_frames),
             ),
+            (
+                "frames 100 (series)",
+                "pacs-tui series retrieval (one request)",
+                run_async(loop, ours_series),
+            ),
+            ("frames 100 (series)", "bare httpx, same series request", run_async(loop, bare_series)),
+            ("frames 100 (series)", "dicomweb-client retrieve_series", dwc_series),
         ]
         runs = args.runs
         times = interleaved(contenders, runs)
@@ -237,6 +266,17 @@ def main() -> None:
     print(
         f"frames: ours / bare httpx on the same DICOMweb URLs = {f_ours / rows[7][2]:.2f} "
         "(client overhead)"
+    )
+    s_ours, s_bare, s_dwc, f_rest_seq = rows[8][2], rows[9][2], rows[10][2], rows[5][2]
+    print(
+        f"series retrieval: ours / REST sequential = {s_ours / f_rest_seq:.2f}, "
+        f"ours / REST concurrent = {s_ours / f_rest:.2f}, "
+        f"ours / pacs-tui frames = {s_ours / f_ours:.2f}"
+    )
+    print(
+        f"series retrieval: dicomweb-client retrieve_instance_frames / ours = "
+        f"{f_dwc / s_ours:.1f}x, retrieve_series / ours = {s_dwc / s_ours:.1f}x; "
+        f"ours / bare httpx on the same request = {s_ours / s_bare:.2f} (parsing and splitting)"
     )
 
 

@@ -29,14 +29,19 @@ CT100 = sample.SERIES["ct100"]
 CT20 = sample.SERIES["ct20"]
 
 
+def metadata_of(series_uid: str) -> str:
+    """Proxy rule pattern: a series' metadata, by QIDO (either form) or WADO-RS."""
+    uid = re.escape(series_uid)
+    return rf"(SeriesInstanceUID={uid}(&|$)|/series/{uid}/(metadata|instances)(\?|$))"
+
+
 def make_app(server: ServerSettings, **kwargs: Any) -> PacsApp:
     """An app on the test server with half-cell previews."""
     from textual_image.widget import HalfcellImage
 
     page_size = kwargs.pop("page_size", 50)
     settings = Settings(server=server, image_mode="halfcell", **kwargs)
-    return PacsApp(settings, image_class=HalfcellImage, image_mode="halfcell",
-                   page_size=page_size)
+    return PacsApp(settings, image_class=HalfcellImage, image_mode="halfcell", page_size=page_size)
 
 
 def screen_text(app: PacsApp) -> str:
@@ -44,8 +49,9 @@ def screen_text(app: PacsApp) -> str:
     return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
 
 
-async def wait_for(pilot: Any, predicate: Callable[[], Any], timeout: float = 10.0,
-                   what: str = "condition") -> Any:
+async def wait_for(
+    pilot: Any, predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition"
+) -> Any:
     """Poll (letting the app run) until predicate() is truthy."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -65,8 +71,13 @@ def browse(app: PacsApp) -> BrowseScreen:
 async def ready(pilot: Any) -> BrowseScreen:
     """Wait for the first page of patients."""
     app = pilot.app
-    await wait_for(pilot, lambda: app.browse_screen() is not None and
-                   browse(app).patients and browse(app).current_study, what="first page")
+    await wait_for(
+        pilot,
+        lambda: (
+            app.browse_screen() is not None and browse(app).patients and browse(app).current_study
+        ),
+        what="first page",
+    )
     return browse(app)
 
 
@@ -96,8 +107,9 @@ async def test_browse_down_to_series_and_back(server_settings: ServerSettings) -
         assert "Müller, Zoë" in text and "CT Thorax Abdomen" in text and "Thorax 3mm" in text
         assert " pacs-tui " in text.splitlines()[0] and "Orthanc" in text.splitlines()[0]
         await pilot.press("enter")
-        series_screen = await wait_for(pilot, lambda: isinstance(app.screen, SeriesScreen)
-                                       and app.screen, what="series view")
+        series_screen = await wait_for(
+            pilot, lambda: isinstance(app.screen, SeriesScreen) and app.screen, what="series view"
+        )
         await wait_for(pilot, lambda: series_screen.shown_index is not None, what="preview")
         text = screen_text(app)
         assert "51/100" in text and "Instances   100" in text and "qido" in text
@@ -120,8 +132,8 @@ async def test_browse_down_to_series_and_back(server_settings: ServerSettings) -
 
 async def test_row_states_loading_loaded_failed_retry(server_settings: ServerSettings) -> None:
     upstream = server_settings.url
-    fail = Rule(rf"/series/{CT20.series_uid}/(instances|metadata)", fail_status=500)
-    slow = Rule(rf"/series/{CT100.series_uid}/(instances|metadata)", delay=0.8)
+    fail = Rule(metadata_of(CT20.series_uid), fail_status=500)
+    slow = Rule(metadata_of(CT100.series_uid), delay=0.8)
     async with LatencyProxy(upstream, [fail, slow]) as proxy:
         server = replace(server_settings, url=proxy.url(upstream), retries=0)
         app = make_app(server, dwell_ms=0)
@@ -134,25 +146,27 @@ async def test_row_states_loading_loaded_failed_retry(server_settings: ServerSet
             def label(uid: str) -> str:
                 return table.row_for(uid).cells[-1].plain
 
-            await wait_for(pilot, lambda: label(CT100.series_uid).startswith("loading"),
-                           what="loading label")
+            await wait_for(
+                pilot, lambda: label(CT100.series_uid).startswith("loading"), what="loading label"
+            )
             await pilot.pause(0.3)
             assert label(CT100.series_uid).startswith("loading 0.")  # running elapsed time
             assert f"series:{CT100.series_uid}:queued" in seen
-            await wait_for(pilot, lambda: DONE.match(label(CT100.series_uid)),
-                           what="loaded label")
+            await wait_for(pilot, lambda: DONE.match(label(CT100.series_uid)), what="loaded label")
             assert f"series:{CT100.series_uid}:loaded" in seen
             # The failing one: its row only.
             await pilot.press("k")
             assert table.current_key() == CT20.series_uid
-            await wait_for(pilot, lambda: label(CT20.series_uid).startswith("failed"),
-                           what="failed label")
+            await wait_for(
+                pilot, lambda: label(CT20.series_uid).startswith("failed"), what="failed label"
+            )
             assert "500" in label(CT20.series_uid)
             assert DONE.match(label(CT100.series_uid))
             proxy.rules.remove(fail)
             await pilot.press("r")
-            await wait_for(pilot, lambda: DONE.match(label(CT20.series_uid)),
-                           what="loaded after retry")
+            await wait_for(
+                pilot, lambda: DONE.match(label(CT20.series_uid)), what="loaded after retry"
+            )
 
 
 async def test_filter_rows_in_view(server_settings: ServerSettings) -> None:
@@ -186,8 +200,9 @@ async def test_search_form_with_paging(server_settings: ServerSettings) -> None:
         app.screen.query_one("#search-pid").focus()
         await pilot.press("enter")
         screen = browse(app)
-        await wait_for(pilot, lambda: screen.study_query is not None and screen.patients,
-                       what="search results")
+        await wait_for(
+            pilot, lambda: screen.study_query is not None and screen.patients, what="search results"
+        )
         assert screen.study_query.patient_id == "PTUI*"
         patients = screen.tables[0]
         assert "search" in screen_text(app).splitlines()[1]
@@ -207,8 +222,11 @@ async def test_requests_view(server_settings: ServerSettings) -> None:
     app = make_app(server_settings)
     async with app.run_test(size=(80, 24)) as pilot:
         await go_to_series(pilot, CT100)
-        await wait_for(pilot, lambda: any(r.kind == "wado-frames" for r in
-                                          app.request_log.records()), what="a frame")
+        await wait_for(
+            pilot,
+            lambda: any(r.kind == "wado-frames" for r in app.request_log.records()),
+            what="a frame",
+        )
         await wait_for(pilot, lambda: app.request_log.in_flight == 0, what="quiet")
         await pilot.press("R")
         screen = app.screen
@@ -285,14 +303,21 @@ async def test_deep_link_series(server_settings: ServerSettings) -> None:
     app = make_app(server_settings, study=CT.study_uid, series=CT20.series_uid)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = browse(app)
-        await wait_for(pilot, lambda: app.loader.selection == (CT.study_uid, CT20.series_uid),
-                       what="selection")
+        await wait_for(
+            pilot, lambda: app.loader.selection == (CT.study_uid, CT20.series_uid), what="selection"
+        )
         table = screen.tables[2]
         assert table.has_focus and table.current_key() == CT20.series_uid
-        await wait_for(pilot, lambda: table.row_for(CT20.series_uid).cells[-1].plain
-                       .endswith("ms"), what="loaded")
-        fetched = {r.series_uid for r in app.request_log.records()
-                   if r.kind in ("qido-instances", "wado-metadata")}
+        await wait_for(
+            pilot,
+            lambda: table.row_for(CT20.series_uid).cells[-1].plain.endswith("ms"),
+            what="loaded",
+        )
+        fetched = {
+            r.series_uid
+            for r in app.request_log.records()
+            if r.kind in ("qido-instances", "wado-metadata")
+        }
         assert fetched == {CT20.series_uid}
 
 

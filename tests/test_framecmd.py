@@ -49,6 +49,23 @@ def slice_order(paths: list[Path]) -> list[pydicom.Dataset]:
     return sorted(dss, key=lambda d: int(d.InstanceNumber))
 
 
+def frame_argv(orthanc, key: str, *extra: str) -> list[str]:
+    """`pacs-tui frame` arguments for one sample series on the test Orthanc."""
+    spec = sample.SERIES[key]
+    return [
+        "frame",
+        "--url",
+        orthanc.dicomweb_url,
+        "--user",
+        orthanc.user,
+        "--study",
+        spec.study.study_uid,
+        "--series",
+        spec.series_uid,
+        *extra,
+    ]
+
+
 @pytest.mark.parametrize("key", IMAGE_SERIES)
 def test_frame_png_matches_reference(key, orthanc, sample_set, tmp_path, monkeypatch) -> None:
     spec = sample.SERIES[key]
@@ -62,26 +79,8 @@ def test_frame_png_matches_reference(key, orthanc, sample_set, tmp_path, monkeyp
     frame = 7 if spec.frames > 1 else 1
     out = tmp_path / f"{key}.png"
     monkeypatch.setenv("PACS_TUI_PASSWORD", orthanc.password)
-    code = cli.main(
-        [
-            "frame",
-            "--url",
-            orthanc.dicomweb_url,
-            "--user",
-            orthanc.user,
-            "--study",
-            spec.study.study_uid,
-            "--series",
-            spec.series_uid,
-            "--instance",
-            str(instance),
-            "--frame",
-            str(frame),
-            "--out",
-            str(out),
-        ]
-    )
-    assert code == 0
+    argv = frame_argv(orthanc, key, "--instance", str(instance), "--frame", str(frame))
+    assert cli.main([*argv, "--out", str(out)]) == 0
     got = np.asarray(Image.open(out))
     want = reference(ordered[instance - 1], frame)
     assert got.shape == want.shape
@@ -90,42 +89,15 @@ def test_frame_png_matches_reference(key, orthanc, sample_set, tmp_path, monkeyp
 
 
 def test_frame_on_sr_says_no_image(orthanc, tmp_path, monkeypatch, capsys) -> None:
-    spec = sample.SERIES["sr"]
     monkeypatch.setenv("PACS_TUI_PASSWORD", orthanc.password)
-    code = cli.main(
-        [
-            "frame",
-            "--url",
-            orthanc.dicomweb_url,
-            "--user",
-            orthanc.user,
-            "--study",
-            spec.study.study_uid,
-            "--series",
-            spec.series_uid,
-            "--out",
-            str(tmp_path / "sr.png"),
-        ]
-    )
-    assert code == 1
+    assert cli.main(frame_argv(orthanc, "sr", "--out", str(tmp_path / "sr.png"))) == 1
     assert "no image" in capsys.readouterr().err
     assert not (tmp_path / "sr.png").exists()
 
 
 def test_frame_with_explicit_window_and_bad_window(orthanc, tmp_path, monkeypatch, capsys):
-    spec = sample.SERIES["ct20"]
     monkeypatch.setenv("PACS_TUI_PASSWORD", orthanc.password)
-    base = [
-        "frame",
-        "--url",
-        orthanc.dicomweb_url,
-        "--user",
-        orthanc.user,
-        "--study",
-        spec.study.study_uid,
-        "--series",
-        spec.series_uid,
-    ]
+    base = frame_argv(orthanc, "ct20")
     assert cli.main([*base, "--window", "400,1800", "--out", str(tmp_path / "bone.png")]) == 0
     assert cli.main([*base, "--window=-600,1500", "--out", str(tmp_path / "lung.png")]) == 0
     bone = np.asarray(Image.open(tmp_path / "bone.png"), dtype=int)
@@ -136,23 +108,7 @@ def test_frame_with_explicit_window_and_bad_window(orthanc, tmp_path, monkeypatc
 
 
 def test_frame_wrong_password_exits_3(orthanc, tmp_path, monkeypatch, capsys) -> None:
-    spec = sample.SERIES["ct1"]
     monkeypatch.setenv("PACS_TUI_PASSWORD", "wrong-password")
-    code = cli.main(
-        [
-            "frame",
-            "--url",
-            orthanc.dicomweb_url,
-            "--user",
-            orthanc.user,
-            "--study",
-            spec.study.study_uid,
-            "--series",
-            spec.series_uid,
-            "--out",
-            str(tmp_path / "x.png"),
-        ]
-    )
-    assert code == 3
+    assert cli.main(frame_argv(orthanc, "ct1", "--out", str(tmp_path / "x.png"))) == 3
     err = capsys.readouterr().err
     assert "wrong-password" not in err and "Traceback" not in err

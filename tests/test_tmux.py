@@ -38,8 +38,14 @@ class Tmux:
         self.socket = f"pacs-tui-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
     def run(self, *args: str, env: dict[str, str] | None = None) -> str:
-        out = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True,
-                             env=env, timeout=20, check=False)
+        out = subprocess.run(
+            ["tmux", "-L", self.socket, *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=20,
+            check=False,
+        )
         return out.stdout
 
     def capture(self, colour: bool = False) -> str:
@@ -56,21 +62,47 @@ class Tmux:
         raise AssertionError(f"timed out; screen:\n{self.capture()}")
 
     def kill(self) -> None:
-        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True,
-                       timeout=10, check=False)
+        subprocess.run(
+            ["tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=10, check=False
+        )
 
 
 def test_real_program_in_tmux(orthanc: Any, tmp_path: Path) -> None:
     log_path = tmp_path / "requests.jsonl"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PACS_TUI_", "TMUX"))}
-    env.update(PACS_TUI_PASSWORD=orthanc.password, COLORTERM="truecolor", TERM="xterm-256color",
-               XDG_CONFIG_HOME=str(tmp_path / "config"))
-    command = [*_program(), "--url", orthanc.dicomweb_url, "--user", orthanc.user,
-               "--request-log", str(log_path), "--image-mode", "halfcell"]
+    env.update(
+        PACS_TUI_PASSWORD=orthanc.password,
+        COLORTERM="truecolor",
+        TERM="xterm-256color",
+        XDG_CONFIG_HOME=str(tmp_path / "config"),
+    )
+    command = [
+        *_program(),
+        "--url",
+        orthanc.dicomweb_url,
+        "--user",
+        orthanc.user,
+        "--request-log",
+        str(log_path),
+        "--image-mode",
+        "halfcell",
+    ]
     tmux = Tmux()
     try:
-        tmux.run("new-session", "-d", "-x", "80", "-y", "24", "-s", "main", "-c", str(ROOT),
-                 " ".join(_quote(c) for c in command), env=env)
+        tmux.run(
+            "new-session",
+            "-d",
+            "-x",
+            "80",
+            "-y",
+            "24",
+            "-s",
+            "main",
+            "-c",
+            str(ROOT),
+            " ".join(_quote(c) for c in command),
+            env=env,
+        )
         tmux.wait_for(lambda s: "Müller, Zoë" in s and "CT Thorax Abdomen" in s, timeout=30)
         tmux.wait_for(lambda s: "Scout single slice" in s)
         # Into the studies pane, into the series pane, down to #3, open it: in one go, faster
@@ -89,12 +121,16 @@ def test_real_program_in_tmux(orthanc: Any, tmp_path: Path) -> None:
         first = dt.datetime.fromisoformat(frames[0]["ts"].replace("Z", "+00:00")).timestamp()
         arrival = first + frames[0]["total_ms"] / 1000
         assert seen_at - arrival < 1.0 + 0.1  # + the capture polling step
-        assert all("password" not in json.dumps(r) and orthanc.password not in json.dumps(r)
-                   for r in records)
+        assert all(
+            "password" not in json.dumps(r) and orthanc.password not in json.dumps(r)
+            for r in records
+        )
         # Back in the browser, the row shows its time.
         tmux.run("send-keys", "-t", "main", "Escape")
         screen = tmux.wait_for(lambda s: "Thorax 3mm" in s and "Patients" in s)
-        row = next(line for line in screen.splitlines() if re.match(r"^\s*3\s+CT\s+Thorax 3mm", line))
+        row = next(
+            line for line in screen.splitlines() if re.match(r"^\s*3\s+CT\s+Thorax 3mm", line)
+        )
         assert re.search(r"\d+(\.\d)? (ms|s)\b", row), row
         tmux.run("send-keys", "-t", "main", "q")
         tmux.wait_for(lambda s: "Patients" not in s, timeout=10)

@@ -205,8 +205,9 @@ class PacsApp(App):
 
     def show_header(self, header: ChromeHeader) -> None:
         """Fill the one-line header."""
-        header.show(self.server_label(), self.settings.server.user or "", self.server_text,
-                    self.in_flight())
+        header.show(
+            self.server_label(), self.settings.server.user or "", self.server_text, self.in_flight()
+        )
 
     # -- actions -------------------------------------------------------------------------------
     def action_help(self) -> None:

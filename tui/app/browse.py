@@ -210,14 +210,17 @@ class BrowseScreen(PacsScreen):
         cells = [cell(date), cell(s.description, 60), cell(mods, 20), cell(s.accession, 20),
                  cell("" if s.num_series is None else s.num_series),
                  state_text(state, self.pacs.clock())]  # fmt: skip
-        return Row(s.study_uid, cells, f"{date} {s.description or ''} {mods} {s.accession or ''}", s)
+        return Row(
+            s.study_uid, cells, f"{date} {s.description or ''} {mods} {s.accession or ''}", s
+        )
 
     def _load_series_list(self, study_uid: str) -> None:
         table = self.tables[2]
         self.series.clear()
         table.show_placeholder("loading…")
-        self.run_worker(self._series_list(study_uid), group="series-list", exclusive=True,
-                        exit_on_error=False)
+        self.run_worker(
+            self._series_list(study_uid), group="series-list", exclusive=True, exit_on_error=False
+        )
 
     async def _series_list(self, study_uid: str) -> None:
         try:
@@ -458,7 +461,8 @@ class BrowseScreen(PacsScreen):
             parts.append(" ".join(p for p in (date, study.description or "") if p) or "study")
         series = self.series.get(self.selected_series or "")
         if series is not None:
-            parts.append(f"#{series.number if series.number is not None else '?'} "
-                         f"{series.modality or ''} {series.description or ''}".strip())
+            parts.append(
+                f"#{series.number if series.number is not None else '?'} "
+                f"{series.modality or ''} {series.description or ''}".strip()
+            )
         return parts
-

@@ -28,7 +28,9 @@ def _import_widgets() -> Any:
         log.warning("terminal probe failed (%s): using half-cell images", exc)
         if _terminal is not None:
             # Pretend the probe answered "no graphics, 10x20 cells" so the import can finish.
-            caps = _terminal.TerminalCapabilities(_terminal.CellSize(10, 20), sixel=False, tgp=False)
+            caps = _terminal.TerminalCapabilities(
+                _terminal.CellSize(10, 20), sixel=False, tgp=False
+            )
             _terminal.probe_terminal._result = caps  # type: ignore[attr-defined]
         import textual_image.widget as widgets
 

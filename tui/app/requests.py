@@ -20,8 +20,14 @@ KINDS = ("all", "qido-studies", "qido-series", "qido-instances", "wado-metadata"
          "wado-rendered", "other")  # fmt: skip
 OUTCOMES = ("all", "ok", "http-error", "timeout", "network-error", "cancelled", "decode-error",
             "not ok")  # fmt: skip
-OUTCOME_STYLES = {"ok": "green", "cancelled": "magenta", "timeout": "bold red",
-                  "http-error": "bold red", "network-error": "bold red", "decode-error": "red"}
+OUTCOME_STYLES = {
+    "ok": "green",
+    "cancelled": "magenta",
+    "timeout": "bold red",
+    "http-error": "bold red",
+    "network-error": "bold red",
+    "decode-error": "red",
+}
 MAX_ROWS = 1000
 
 
@@ -113,7 +119,9 @@ class RequestsScreen(PacsScreen):
         t = Text(no_wrap=True, overflow="ellipsis")
         t.append(f" {len(every)} requests", style="bold")
         t.append(f" · {human_bytes(total_bytes)}")
-        t.append(f" · {self.pacs.in_flight()} in flight", style="yellow" if self.pacs.in_flight() else "")
+        t.append(
+            f" · {self.pacs.in_flight()} in flight", style="yellow" if self.pacs.in_flight() else ""
+        )
         if slowest is not None:
             t.append(f" · slowest {_ms(slowest.total_ms)} {slowest.kind}")
         if len(shown) != len(every):

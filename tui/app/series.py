@@ -76,8 +76,7 @@ class SeriesScreen(PacsScreen):
 
     BINDINGS = [
         Binding("j,down,right_square_bracket", "step(1)", "Next slice", id="slice-next"),
-        Binding("k,up,left_square_bracket", "step(-1)", "Prev slice", id="slice-prev",
-                show=False),
+        Binding("k,up,left_square_bracket", "step(-1)", "Prev slice", id="slice-prev", show=False),
         Binding("g,home", "goto(0)", "First", id="slice-first", show=False),
         Binding("G,end", "goto(-1)", "Last", id="slice-last", show=False),
         Binding("1", "preset('1')", "Brain", id="preset-brain", show=False),
@@ -168,8 +167,7 @@ class SeriesScreen(PacsScreen):
             return
         if self.image_widget is None:
             self._message("loading image…", "dim italic")
-        self.run_worker(self._frame(self.index), group="frame", exclusive=True,
-                        exit_on_error=False)
+        self.run_worker(self._frame(self.index), group="frame", exclusive=True, exit_on_error=False)
 
     def _target_pixels(self) -> tuple[int, int, int, int]:
         box = self.query_one("#preview-box")
@@ -195,8 +193,10 @@ class SeriesScreen(PacsScreen):
                 if str(getattr(state.state, "value", "")) == "no-image":
                     self._no_image(clean(state.detail or state.error or "no image", 120))
                 else:
-                    self._message(f"frame failed: {clean(getattr(exc, 'message', exc), 160)}"
-                                  "\n(r to retry)", "bold red")
+                    self._message(
+                        f"frame failed: {clean(getattr(exc, 'message', exc), 160)}\n(r to retry)",
+                        "bold red",
+                    )
             return
         if index != self.index:
             return  # the user moved on
@@ -206,7 +206,8 @@ class SeriesScreen(PacsScreen):
         window, invert = self.window, self.invert
         try:
             image, used, ms = await asyncio.to_thread(
-                self._render_frame, result, window, self.window_index, invert, pw, ph)
+                self._render_frame, result, window, self.window_index, invert, pw, ph
+            )
             note = "decoded locally"
         except Exception as exc:  # UndecodableFrame or a bug in a codec: ask the server
             reason = clean(getattr(exc, "reason", None) or exc, 80)
@@ -214,8 +215,11 @@ class SeriesScreen(PacsScreen):
                 image, used, ms = await self._server_rendered(result, pw, ph)
             except Exception as exc2:
                 if index == self.index:
-                    self._message(f"cannot show this frame: {reason}\nserver render failed: "
-                                  f"{clean(getattr(exc2, 'message', exc2), 80)}", "bold red")
+                    self._message(
+                        f"cannot show this frame: {reason}\nserver render failed: "
+                        f"{clean(getattr(exc2, 'message', exc2), 80)}",
+                        "bold red",
+                    )
                 return
             note = f"server-rendered JPEG (local decode failed: {reason})"
         if index != self.index:
@@ -227,8 +231,9 @@ class SeriesScreen(PacsScreen):
         self.shown_index = index
         self.render_details()
 
-    def _render_frame(self, result: Any, window: Any, window_index: int, invert: bool,
-                pw: int, ph: int) -> tuple[Any, Any, float]:
+    def _render_frame(
+        self, result: Any, window: Any, window_index: int, invert: bool, pw: int, ph: int
+    ) -> tuple[Any, Any, float]:
         from tui.imaging.frames import PixelFormat, decode_frame, fit, render, window_for
 
         clock = self.pacs.clock
@@ -248,8 +253,13 @@ class SeriesScreen(PacsScreen):
         t0 = clock()
         window = self.window
         data = await self.pacs.client.rendered(
-            self.study_uid, self.series_uid, result.instance.sop_uid, result.frame_number,
-            viewport=(pw, ph), window=(window.center, window.width) if window else None)
+            self.study_uid,
+            self.series_uid,
+            result.instance.sop_uid,
+            result.frame_number,
+            viewport=(pw, ph),
+            window=(window.center, window.width) if window else None,
+        )
 
         def decode() -> Any:
             img = PILImage.open(io.BytesIO(data))
@@ -306,8 +316,11 @@ class SeriesScreen(PacsScreen):
         if self.study is not None:
             date = self.study.study_date.isoformat() if self.study.study_date else ""
             add("Study", f"{date} {self.study.description or ''}".strip())
-        add("Series", f"#{s.number if s.number is not None else '?'} {s.modality or ''} "
-                      f"{s.description or ''}".strip())
+        add(
+            "Series",
+            f"#{s.number if s.number is not None else '?'} {s.modality or ''} "
+            f"{s.description or ''}".strip(),
+        )
         md = self.metadata
         loader = self.pacs.loader
         meta_state = loader.state(("series", self.study_uid, self.series_uid))
@@ -317,24 +330,28 @@ class SeriesScreen(PacsScreen):
             else:
                 grid.add_row("Metadata", state_text(meta_state, self.pacs.clock()))
         else:
-            first = next((i for i in md.instances if i.rows), md.instances[0] if md.instances
-                         else None)
+            first = next(
+                (i for i in md.instances if i.rows), md.instances[0] if md.instances else None
+            )
             nframes = len(md.frames)
-            inst = f"{len(md.instances)}" + (f" ({nframes} frames)" if nframes != len(md.instances)
-                                              else "")
+            inst = f"{len(md.instances)}" + (
+                f" ({nframes} frames)" if nframes != len(md.instances) else ""
+            )
             add("Instances", inst)
             if first is not None:
                 if first.rows and first.columns:
-                    add("Size", f"{first.columns} x {first.rows}"
-                                f"{'' if not first.bits_stored else f', {first.bits_stored} bit'}")
+                    add(
+                        "Size",
+                        f"{first.columns} x {first.rows}"
+                        f"{'' if not first.bits_stored else f', {first.bits_stored} bit'}",
+                    )
                 add("Photometric", first.photometric or "?")
                 add("Syntax", syntax_name(first.transfer_syntax_uid or self.frame_syntax))
                 if first.pixel_spacing:
                     add("Spacing", " x ".join(f"{v:g}" for v in first.pixel_spacing[:2]))
             add("Metadata", f"{md.strategy} · {md.ms:.0f} ms · {human_bytes(md.bytes)}")
         if self.image_note:
-            add("Image", self.image_note,
-                "yellow" if self.image_note.startswith("server") else "")
+            add("Image", self.image_note, "yellow" if self.image_note.startswith("server") else "")
         if self.decode_ms is not None:
             add("Decode", f"{self.decode_ms:.0f} ms")
         self.query_one("#details", Static).update(grid)
@@ -344,17 +361,20 @@ class SeriesScreen(PacsScreen):
         if self.patient is not None:
             parts.append(person(self.patient.name) or self.patient.patient_id or "(no name)")
         if self.study is not None:
-            parts.append(self.study.description or (self.study.study_date.isoformat()
-                                                    if self.study.study_date else "study"))
+            parts.append(
+                self.study.description
+                or (self.study.study_date.isoformat() if self.study.study_date else "study")
+            )
         s = self.series
-        parts.append(f"#{s.number if s.number is not None else '?'} {s.modality or ''} "
-                     f"{s.description or ''}".strip())
+        parts.append(
+            f"#{s.number if s.number is not None else '?'} {s.modality or ''} "
+            f"{s.description or ''}".strip()
+        )
         return parts
 
     # -- keys ----------------------------------------------------------------------------------
     def _can_step(self) -> bool:
-        return self.metadata is not None and bool(self.metadata.frames) and \
-            self.metadata.has_pixels
+        return self.metadata is not None and bool(self.metadata.frames) and self.metadata.has_pixels
 
     def action_step(self, step: int) -> None:
         if not self._can_step():
@@ -421,8 +441,13 @@ class SeriesScreen(PacsScreen):
         self.app.pop_screen()
 
     def node_changed(self, key: tuple[str, ...], state: Any) -> None:
-        if len(key) >= 3 and key[1] == self.study_uid and key[2] == self.series_uid \
-                and self.metadata is None and self.is_mounted:
+        if (
+            len(key) >= 3
+            and key[1] == self.study_uid
+            and key[2] == self.series_uid
+            and self.metadata is None
+            and self.is_mounted
+        ):
             self.render_details()
 
     def tick(self) -> None:

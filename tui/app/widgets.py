@@ -111,7 +111,11 @@ class Prompt(Input):
     def open(self, mode: str, value: str = "") -> None:
         """Show in `filter` or `command` mode and take the focus."""
         self.mode = mode
-        self.placeholder = "filter rows (esc clears)" if mode == "filter" else "command: requests, search, help, browse, quit"
+        self.placeholder = (
+            "filter rows (esc clears)"
+            if mode == "filter"
+            else "command: requests, search, help, browse, quit"
+        )
         self.value = value
         self.add_class("-active")
         self.can_focus = True
@@ -130,7 +134,9 @@ class Prompt(Input):
         if self.mode != "command" or not self.history:
             return
         self._history_pos = max(0, min(len(self.history), self._history_pos + step))
-        self.value = self.history[self._history_pos] if self._history_pos < len(self.history) else ""
+        self.value = (
+            self.history[self._history_pos] if self._history_pos < len(self.history) else ""
+        )
         self.cursor_position = len(self.value)
 
     class Cancelled(Message):
@@ -257,7 +263,9 @@ class RowTable(DataTable):
                 text = f"no row matches /{self.filter_text}"
             else:
                 text = "(none)"
-            self.add_row(*self._blank(Text(clean(text, 120), style="dim italic")), key=PLACEHOLDER_KEY)
+            self.add_row(
+                *self._blank(Text(clean(text, 120), style="dim italic")), key=PLACEHOLDER_KEY
+            )
         for row in rows:
             self.add_row(*row.cells, key=row.key)
         if self.more and rows:
