@@ -18,10 +18,29 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
-              "proxy-authorization", "proxy-authenticate", "content-length"}
+HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "proxy-authorization",
+    "proxy-authenticate",
+    "content-length",
+}
 
 METADATA_PATTERN = r"(/series/[^/?]+/metadata|/instances)(\?|$)"  # QIDO instances, WADO metadata
+
+
+def series_metadata_pattern(series_uid: str) -> str:
+    """A rule pattern for one series' metadata: WADO `/metadata` and QIDO `/instances`, in the
+    nested form (`/series/UID/instances`) and the flat one (`/instances?...SeriesInstanceUID=UID`)."""
+    uid = re.escape(series_uid)
+    return (
+        rf"/series/{uid}/(metadata|instances)(\?|$)"
+        rf"|/instances\?(.*&)?SeriesInstanceUID={uid}(&|$)"
+    )
 
 
 @dataclass
@@ -63,8 +82,9 @@ class Served:
 class LatencyProxy:
     """Forwards to `upstream` (scheme://host:port) applying the first matching rule."""
 
-    def __init__(self, upstream: str, rules: list[Rule] | None = None, *,
-                 max_lifetime: float = 600.0) -> None:
+    def __init__(
+        self, upstream: str, rules: list[Rule] | None = None, *, max_lifetime: float = 600.0
+    ) -> None:
         """Proxy for `upstream` (any path part is ignored); `rules` checked in order."""
         parts = urlsplit(upstream)
         self.upstream = urlunsplit((parts.scheme, parts.netloc, "", "", ""))
@@ -82,8 +102,12 @@ class LatencyProxy:
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self) -> LatencyProxy:
         """Listen on 127.0.0.1 (a free port)."""
-        self._client = httpx.AsyncClient(timeout=60.0, limits=httpx.Limits(
-            max_connections=64, max_keepalive_connections=16, keepalive_expiry=0.5))
+        self._client = httpx.AsyncClient(
+            timeout=60.0,
+            limits=httpx.Limits(
+                max_connections=64, max_keepalive_connections=16, keepalive_expiry=0.5
+            ),
+        )
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
         self._stopper = asyncio.get_running_loop().create_task(self._stop_later())
@@ -155,16 +179,24 @@ class LatencyProxy:
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
-    async def _serve(self, method: str, target: str, headers: dict[str, str], body: bytes,
-                     reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+    async def _serve(
+        self,
+        method: str,
+        target: str,
+        headers: dict[str, str],
+        body: bytes,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> bool:
         rec = Served(method, target, time.monotonic())
         self.served.append(rec)
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
             rule = self.rule_for(target)
-            answer = await _until_hangup(reader, self._answer(rule, method, target, headers,
-                                                              body, rec))
+            answer = await _until_hangup(
+                reader, self._answer(rule, method, target, headers, body, rec)
+            )
             if answer is None:
                 rec.dropped = True
                 return False
@@ -182,21 +214,32 @@ class LatencyProxy:
             rec.ended = time.monotonic()
             self.in_flight -= 1
 
-    async def _answer(self, rule: Rule | None, method: str, target: str,
-                      headers: dict[str, str], body: bytes,
-                      rec: Served) -> tuple[int, str, list[tuple[str, str]], bytes]:
+    async def _answer(
+        self,
+        rule: Rule | None,
+        method: str,
+        target: str,
+        headers: dict[str, str],
+        body: bytes,
+        rec: Served,
+    ) -> tuple[int, str, list[tuple[str, str]], bytes]:
         sem = rule.semaphore() if rule else None
         async with sem if sem is not None else contextlib.nullcontext():
             if rule is not None and rule.delay > 0:
                 await asyncio.sleep(rule.delay)
             if rule is not None and rule.fail_status is not None:
-                return (rule.fail_status, "Injected Fault",
-                        [("Content-Type", "text/plain")], b"injected fault from latency proxy")
+                return (
+                    rule.fail_status,
+                    "Injected Fault",
+                    [("Content-Type", "text/plain")],
+                    b"injected fault from latency proxy",
+                )
             assert self._client is not None
             fwd = {k: v for k, v in headers.items() if k not in HOP_BY_HOP and k != "host"}
             rec.forwarded = True
-            req = self._client.build_request(method, self.upstream + target, headers=fwd,
-                                             content=body or None)
+            req = self._client.build_request(
+                method, self.upstream + target, headers=fwd, content=body or None
+            )
             for attempt in (1, 2):
                 try:
                     resp = await self._client.send(req, stream=True)
@@ -208,8 +251,12 @@ class LatencyProxy:
                 except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
                     # Orthanc closes idle keep-alive connections after 1 s: one retry
                     if attempt == 2:
-                        return (502, "Bad Gateway", [("Content-Type", "text/plain")],
-                                b"latency proxy: upstream connection failed")
+                        return (
+                            502,
+                            "Bad Gateway",
+                            [("Content-Type", "text/plain")],
+                            b"latency proxy: upstream connection failed",
+                        )
             out = [(k, v) for k, v in resp.headers.multi_items() if k.lower() not in HOP_BY_HOP]
             return resp.status_code, resp.reason_phrase or "OK", out, content
 

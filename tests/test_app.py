@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.latency_proxy import LatencyProxy, Rule
+from tests.latency_proxy import LatencyProxy, Rule, series_metadata_pattern
 from tui import sample
 from tui.app.app import PacsApp
 from tui.app.browse import BrowseScreen, patient_key
@@ -27,12 +27,6 @@ DONE = re.compile(r"^\d+(\.\d)? (ms|s)\b")
 CT = sample.STUDIES["ct"]
 CT100 = sample.SERIES["ct100"]
 CT20 = sample.SERIES["ct20"]
-
-
-def metadata_of(series_uid: str) -> str:
-    """Proxy rule pattern: a series' metadata, by QIDO (either form) or WADO-RS."""
-    uid = re.escape(series_uid)
-    return rf"(SeriesInstanceUID={uid}(&|$)|/series/{uid}/(metadata|instances)(\?|$))"
 
 
 def make_app(server: ServerSettings, **kwargs: Any) -> PacsApp:
@@ -132,8 +126,8 @@ async def test_browse_down_to_series_and_back(server_settings: ServerSettings) -
 
 async def test_row_states_loading_loaded_failed_retry(server_settings: ServerSettings) -> None:
     upstream = server_settings.url
-    fail = Rule(metadata_of(CT20.series_uid), fail_status=500)
-    slow = Rule(metadata_of(CT100.series_uid), delay=0.8)
+    fail = Rule(series_metadata_pattern(CT20.series_uid), fail_status=500)
+    slow = Rule(series_metadata_pattern(CT100.series_uid), delay=0.8)
     async with LatencyProxy(upstream, [fail, slow]) as proxy:
         server = replace(server_settings, url=proxy.url(upstream), retries=0)
         app = make_app(server, dwell_ms=0)

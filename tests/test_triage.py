@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.latency_proxy import LatencyProxy, Rule
+from tests.latency_proxy import LatencyProxy, Rule, series_metadata_pattern
 from tui import sample
 from tui.cli import build_parser, main
 from tui.config import ServerSettings, Settings
@@ -102,7 +102,7 @@ def by_uid(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
 # ------------------------------------------------------------------ tests
 async def test_slow_series_ranked_first_and_called_slow(server_settings, proxy) -> None:
     slow = sample.SERIES["ct20"]
-    proxy.rules.append(Rule(rf"/series/{slow.series_uid}/(metadata|instances)(\?|$)", delay=2.0))
+    proxy.rules.append(Rule(series_metadata_pattern(slow.series_uid), delay=2.0))
     code, out, err = await run(via(proxy, server_settings), "--patient", P1, "--format", "json")
     assert code == 0, err
     doc = json.loads(out)
@@ -128,9 +128,7 @@ async def test_sr_is_no_image_with_null_first_frame(server_settings) -> None:
 
 async def test_metadata_500_is_failed_and_exit_1(server_settings, proxy) -> None:
     bad = sample.SERIES["ct_signed"]
-    proxy.rules.append(
-        Rule(rf"/series/{bad.series_uid}/(metadata|instances)(\?|$)", fail_status=500)
-    )
+    proxy.rules.append(Rule(series_metadata_pattern(bad.series_uid), fail_status=500))
     code, out, _ = await run(via(proxy, server_settings), "--patient", P1, "--format", "json")
     assert code == 1
     doc = json.loads(out)
