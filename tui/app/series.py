@@ -115,6 +115,7 @@ class SeriesScreen(PacsScreen):
         self.shown_index: int | None = None
         self.decode_ms: float | None = None
         self.frame_syntax: str | None = None
+        self._layout_waits = 0
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="series-body"):
@@ -167,7 +168,19 @@ class SeriesScreen(PacsScreen):
             return
         if self.image_widget is None:
             self._message("loading image…", "dim italic")
+        box = self.query_one("#preview-box").content_size
+        if (box.width < 4 or box.height < 3) and self._layout_waits < 5:
+            # Cached metadata arrives before the first layout: size the image once laid out.
+            self._layout_waits += 1
+            self.call_after_refresh(self.show_frame)
+            return
         self.run_worker(self._frame(self.index), group="frame", exclusive=True, exit_on_error=False)
+
+    def on_resize(self) -> None:
+        """Re-fit the shown frame to the new size (the frame itself is cached)."""
+        if self.shown_index is not None:
+            self._layout_waits = 0
+            self.call_after_refresh(self.show_frame)
 
     def _target_pixels(self) -> tuple[int, int, int, int]:
         box = self.query_one("#preview-box")
