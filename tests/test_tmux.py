@@ -142,3 +142,58 @@ def _quote(arg: str) -> str:
     import shlex
 
     return shlex.quote(arg)
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False)
+    return [int(p) for p in out.stdout.split()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().split(") ")[-1][:1] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_demo_starts_orthanc_shows_studies_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PACS_TUI_", "TMUX"))}
+    env.update(TERM="xterm-256color", XDG_CACHE_HOME=str(tmp_path / "cache"))
+    program = " ".join(_quote(c) for c in _program())
+    tmux = Tmux()
+    try:
+        tmux.run(
+            "new-session",
+            "-d",
+            "-x",
+            "80",
+            "-y",
+            "24",
+            "-s",
+            "main",
+            "-c",
+            str(ROOT),
+            f"sh -c '{program} demo --image-mode off; echo EXITED $?; sleep 30'",
+            env=env,
+        )
+        screen = tmux.wait_for(lambda s: "Müller, Zoë" in s and "Orthanc 1.10" in s, timeout=60)
+        assert "山田, 太郎" in screen and "Παπαδόπουλος, Νίκος" in screen
+        shell = int(tmux.run("display", "-p", "-t", "main", "#{pane_pid}").strip())
+        app = _children(shell)
+        orthancs = [
+            p
+            for a in app
+            for p in _children(a)
+            if Path(f"/proc/{p}/comm").read_text().strip() == "Orthanc"
+        ]
+        assert len(orthancs) == 1, "the demo runs exactly one private Orthanc"
+        tmux.run("send-keys", "-t", "main", "q")
+        screen = tmux.wait_for(lambda s: "EXITED" in s, timeout=20)
+        assert "EXITED 0" in screen
+        deadline = time.monotonic() + 5
+        while _alive(orthancs[0]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(orthancs[0]), "the demo's Orthanc outlived the app"
+    finally:
+        tmux.kill()
