@@ -44,6 +44,19 @@ class PacsApp(App):
         Binding("f", "search", "Search", id="search"),
     ]
 
+    def _fatal_error(self) -> None:
+        """Show a crash without local variables: they may hold credentials (Textual's default
+        traceback lists every frame's locals)."""
+        from rich.segment import Segments
+        from rich.traceback import Traceback
+
+        self.bell()
+        traceback = Traceback(show_locals=False, width=None)
+        self._exit_renderables.append(
+            Segments(self.console.render(traceback, self.console.options))
+        )
+        self._close_messages_no_wait()
+
     def __init__(
         self,
         settings: Settings,
