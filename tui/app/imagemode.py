@@ -13,6 +13,12 @@ MODES = ("auto", "kitty", "sixel", "halfcell", "unicode", "off")
 
 def _import_widgets() -> Any:
     """Import textual_image.widget (its import probes the terminal once), never raising."""
+    # A terminal that does not answer the probe is normal (tmux, some SSH clients): textual-image
+    # then logs a whole traceback, which would land on the user's screen before the app starts.
+    quiet = logging.getLogger("textual_image")
+    if not quiet.handlers:
+        quiet.addHandler(logging.NullHandler())
+        quiet.propagate = False
     try:
         from textual_image import _terminal
 
