@@ -347,3 +347,45 @@ async def test_no_image_series(server_settings: ServerSettings) -> None:
         await pilot.press("enter")
         await wait_for(pilot, lambda: "no image" in screen_text(app), what="no image")
         await asyncio.sleep(0)
+
+
+async def test_undecodable_frame_falls_back_to_server_rendering(
+    server_settings: ServerSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A frame the local pipeline cannot decode (a fault injected here: the sample data decodes
+    fine) is shown from the real server's /rendered JPEG, and the series view says so."""
+    import tui.imaging.frames as frames
+
+    def undecodable(*_args: Any, **_kwargs: Any) -> Any:
+        raise frames.UndecodableFrame("no decoder for this test")
+
+    monkeypatch.setattr(frames, "decode_frame", undecodable)
+    app = make_app(server_settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await go_to_series(pilot, CT20)
+        await pilot.press("enter")
+        series_screen = await wait_for(
+            pilot, lambda: isinstance(app.screen, SeriesScreen) and app.screen, what="series view"
+        )
+        await wait_for(pilot, lambda: series_screen.shown_index is not None, what="preview")
+        assert "server-rendered JPEG" in series_screen.image_note
+        assert "no decoder for this test" in series_screen.image_note
+        text = screen_text(app)
+        assert "server-rendered" in text and "▀" in text
+        rendered = [r for r in app.request_log.records() if r.kind == "wado-rendered"]
+        assert (
+            rendered and rendered[-1].status == 200 and rendered[-1].series_uid == CT20.series_uid
+        )
+
+
+async def test_deep_link_patient(server_settings: ServerSettings) -> None:
+    p3 = sample.PATIENTS["p3"]
+    app = make_app(server_settings, patient=p3.patient_id)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = browse(app)
+        await wait_for(pilot, lambda: screen.patients, what="the patient")
+        assert list(screen.patients) == [patient_key(p3.patient_id)]
+        await wait_for(pilot, lambda: "Παπαδόπουλος, Νίκος" in screen_text(app), what="name")
+        studies = [r for r in app.request_log.records() if r.kind == "qido-studies"]
+        assert any(f"PatientID={p3.patient_id}" in r.url for r in studies)
+        assert app.loader.selection is None

@@ -179,13 +179,18 @@ class PacsApp(App):
                 except Exception:
                     log.exception("view failed on %s", message.key)
 
+    def _current(self) -> Any:
+        """The active screen, or None while the app is starting or shutting down (messages from
+        the loader can still arrive then)."""
+        return self.screen_stack[-1] if self.screen_stack else None
+
     def _tick(self) -> None:
-        screen = self.screen
+        screen = self._current()
         if isinstance(screen, PacsScreen):
             screen.tick()
 
     def on_requests_changed(self, _message: RequestsChanged) -> None:
-        screen = self.screen
+        screen = self._current()
         if isinstance(screen, PacsScreen):
             headers = screen.query(ChromeHeader)
             if headers:
@@ -194,7 +199,7 @@ class PacsApp(App):
 
     def on_server_info_ready(self, message: ServerInfoReady) -> None:
         self.server_text = message.text
-        screen = self.screen
+        screen = self._current()
         if isinstance(screen, PacsScreen):
             screen.refresh_chrome()
 
