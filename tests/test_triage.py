@@ -21,6 +21,7 @@ from tui import sample
 from tui.cli import build_parser, main
 from tui.config import ServerSettings, Settings
 from tui.triage import measure, render_table, triage
+from tui.triage.measure import _verdicts
 
 pytestmark = pytest.mark.orthanc
 
@@ -181,7 +182,7 @@ async def test_table_summary_and_hints(server_settings) -> None:
     assert code == 0 and err == ""
     assert "Orthanc 1.10.1" in out and "requests" in out and "slowest:" in out
     assert "frames come back gzipped" in out  # Orthanc gzips pixel data when offered
-    assert "cannot be matched through QIDO" in out  # Müller^Zoë
+    assert "cannot match such a value through QIDO" in out  # Müller^Zoë
     assert "\x1b" not in out  # plain text when stdout is not a terminal
 
 
@@ -254,4 +255,30 @@ async def test_rich_table_keeps_dicom_strings_as_data(server_settings) -> None:
     text = buf.getvalue()
     assert "[link=http://x]click" in text  # shown literally, not parsed as markup
     assert "\x1b" not in text and "\x07" not in text
-    assert not any("cannot be matched" in h for h in report.hints)  # ASCII + control chars
+    assert not any("cannot match" in h for h in report.hints)  # ASCII + control chars
+
+
+def _result(n: int, meta_ms: float, frame_ms: float = 4.0) -> Any:
+    from tui.dicomweb.model import Series
+    from tui.triage.report import SeriesResult, Timing
+
+    return SeriesResult(
+        series=Series("1.2", f"1.2.{n}.{meta_ms}", number=n), instances=n, has_pixels=True,
+        metadata={"qido": Timing(meta_ms, strategy="qido")}, first_frame=Timing(frame_ms),
+    )  # fmt: skip
+
+
+def test_slow_is_relative_to_what_the_series_size_predicts() -> None:
+    """A big series is not slow for being big; a small one that takes as long is."""
+    big = _result(320, 250.0)  # 0.78 ms per instance, like its neighbours
+    small_but_slow = _result(20, 260.0)  # as long as the big one: 13 ms per instance
+    others = [_result(100, 80.0), _result(20, 20.0), _result(10, 12.0), _result(1, 8.0)]
+    results = [big, small_but_slow, *others]
+    _, _, rule = _verdicts(results, None)
+    assert big.verdict == "ok" and small_but_slow.verdict == "slow"
+    assert all(r.verdict == "ok" for r in others)
+    assert rule and "per instance" in rule
+    assert big.expected_ms is not None and big.expected_ms > 200  # size-aware prediction
+    # An explicit threshold overrides the model.
+    _, _, rule = _verdicts(results, 100.0)
+    assert big.verdict == "slow" and small_but_slow.verdict == "slow" and "--slow-ms" in rule

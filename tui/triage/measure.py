@@ -193,25 +193,57 @@ async def _gzip_probe(
     )
 
 
+def _size_model(results: list[SeriesResult]) -> tuple[float, float, float] | None:
+    """(ms per instance, metadata floor ms, first-frame ms) typical of this scope, or None.
+
+    Metadata time grows with the instance count, so a 320-image series is not "slow" for
+    taking longer than a scout; the rate comes from series of 10+ instances where the fixed
+    cost of a request no longer dominates."""
+    ok = [r for r in results if not r.failed and r.primary is not None]
+    if len(ok) < 2:
+        return None
+    sized = [r for r in ok if (r.instances or 0) >= 10] or ok
+    rate = statistics.median(r.primary.ms / max(1, r.instances or 1) for r in sized if r.primary)
+    floor = statistics.median(r.primary.ms for r in ok if r.primary)
+    frames = [r.first_frame.ms for r in ok if r.first_frame is not None and r.first_frame.ok]
+    return rate, floor, statistics.median(frames) if frames else 0.0
+
+
+def _is_slow(r: SeriesResult, slow_ms: float | None) -> bool:
+    if slow_ms is not None:
+        return r.total_ms > slow_ms
+    e = r.expected_ms
+    return e is not None and r.total_ms > max(3 * e, e + 200.0)
+
+
 def _verdicts(
     results: list[SeriesResult], slow_ms: float | None
-) -> tuple[float | None, float | None]:
-    """Set each verdict; returns (threshold, median) in ms."""
+) -> tuple[float | None, float | None, str | None]:
+    """Set each verdict; returns (fixed threshold, median, the rule in words)."""
     measured = [r.total_ms for r in results if not r.failed and r.primary is not None]
     median = statistics.median(measured) if measured else None
-    threshold = slow_ms
-    if threshold is None and median is not None and len(measured) >= 2:
-        threshold = max(3 * median, median + 200.0)
+    model = None if slow_ms is not None else _size_model(results)
+    rule = None
+    if slow_ms is not None:
+        rule = f"slow above {slow_ms:.0f} ms (--slow-ms)"
+    elif model is not None:
+        rule = (
+            f"slow above 3x what a series' size predicts here ({model[0]:.2f} ms per instance,"
+            f" at least {model[1]:.0f} ms, + {model[2]:.0f} ms first frame), and by 200+ ms"
+        )
     for r in results:
+        if model is not None:
+            rate, floor, frame = model
+            r.expected_ms = frame + max(floor, rate * (r.instances or 1))
         if r.failed or r.primary is None:
             r.verdict = "failed"
-        elif threshold is not None and r.total_ms > threshold:
+        elif _is_slow(r, slow_ms):
             r.verdict = "slow"
         elif r.has_pixels is False:
             r.verdict = "no-image"
         else:
             r.verdict = "ok"
-    return threshold, median
+    return slow_ms, median, rule
 
 
 def _hints(report: Report, studies: list[Study]) -> list[str]:
@@ -229,9 +261,14 @@ def _hints(report: Report, studies: list[Study]) -> list[str]:
         r = slow[0]
         meta = r.primary
         ff = r.first_frame
+        expected = (
+            f", {ratio(r.total_ms, r.expected_ms)} what its size predicts ({r.expected_ms:.0f} ms)"
+            if r.expected_ms
+            else ""
+        )
         hints.append(
             f"{r.label} is the slowest: {r.total_ms:.0f} ms, {ratio(r.total_ms, report.median_ms)}"
-            f" the median of the scope ({report.median_ms:.0f} ms); metadata"
+            f" the median of the scope ({report.median_ms:.0f} ms){expected}; metadata"
             f" ({meta.strategy if meta else '?'}) {meta.ms if meta else 0:.0f} ms"
             + (f", first frame {ff.ms:.0f} ms" if ff else "")
         )
@@ -268,9 +305,9 @@ def _hints(report: Report, studies: list[Study]) -> list[str]:
                 if not any(ord(ch) > 0x7E for ch in str(value)):
                     continue  # control characters: not a server limitation
                 hints.append(
-                    f"{what} {clean(value, 60)!r} cannot be matched through QIDO on this server"
-                    " (non-ASCII; query strings are not decoded): search by an ASCII ID or"
-                    " with wildcards instead"
+                    f"{what} {clean(value, 60)!r} is not ASCII, and this server cannot match"
+                    " such a value through QIDO (query strings are not decoded): a search by"
+                    " that name finds nothing; search by an ASCII ID or with wildcards instead"
                 )
     return hints
 
@@ -346,7 +383,7 @@ async def measure(
         finally:
             stop()
         results.sort(key=lambda r: r.total_ms, reverse=True)
-        threshold, median = _verdicts(results, getattr(args, "slow_ms", None))
+        threshold, median, rule = _verdicts(results, getattr(args, "slow_ms", None))
         probe_hint = None
         probes = [r for r in results if r.probe and r.first_frame and r.first_frame.ok]
         if probes:
@@ -358,7 +395,7 @@ async def measure(
             url=client.base_url, info=info, strategies=tri.strategies, results=results,
             requests=len(rec.records), bytes=sum(r.bytes for r in rec.records),
             wall_ms=(time.perf_counter() - t_start) * 1000.0, threshold_ms=threshold,
-            median_ms=median, hints=[],
+            median_ms=median, hints=[], slow_rule=rule,
         )  # fmt: skip
         studies = list({st.study_uid: st for st, _ in pairs if st is not None}.values())
         report.hints = _hints(report, studies) + ([probe_hint] if probe_hint else [])

@@ -46,11 +46,8 @@ def _summary(report: Report) -> list[str]:
     if report.results:
         top = report.results[0]
         lines.append(f"slowest: {top.label} {top.total_ms:.0f} ms ({top.verdict})")
-    if report.threshold_ms is not None:
-        lines.append(
-            f"slow above {report.threshold_ms:.0f} ms"
-            + (f" (median {report.median_ms:.0f} ms)" if report.median_ms else "")
-        )
+    if report.slow_rule:
+        lines.append(report.slow_rule)
     if report.hints:
         lines.append("hints:")
         lines += [f"  - {h}" for h in report.hints]

@@ -66,6 +66,7 @@ class SeriesResult:
     has_pixels: bool | None = None
     no_image_reason: str | None = None
     verdict: str = "ok"
+    expected_ms: float | None = None  # what the series' size predicts in this scope
     probe: tuple[str, str, str] | None = None  # (study, series, sop) of the first image
 
     @property
@@ -115,7 +116,9 @@ class SeriesResult:
         for name in strategies[1:]:
             timing = self.metadata.get(name)
             out[f"metadata_{name}"] = timing.to_json() if timing else None
-        out |= {"number": s.number, "total_ms": round(self.total_ms, 1), "error": self.error}
+        expected = None if self.expected_ms is None else round(self.expected_ms, 1)
+        out |= {"number": s.number, "total_ms": round(self.total_ms, 1), "expected_ms": expected,
+                "error": self.error}  # fmt: skip
         return out
 
 
@@ -133,6 +136,7 @@ class Report:
     threshold_ms: float | None
     median_ms: float | None
     hints: list[str]
+    slow_rule: str | None = None
 
     @property
     def exit_code(self) -> int:
@@ -156,6 +160,7 @@ class Report:
             "hints": self.hints,
             "strategies": self.strategies,
             "slow_threshold_ms": None if self.threshold_ms is None else round(self.threshold_ms, 1),
+            "slow_rule": self.slow_rule,
         }
 
 
