@@ -45,6 +45,7 @@ from tui import sample  # noqa: E402
 from tui.config import DEFAULT_INCLUDEFIELD, ServerSettings  # noqa: E402
 from tui.dicomweb.client import FRAMES_ACCEPT, SERIES_ACCEPT, DicomWebClient  # noqa: E402
 from tui.orthanc import PrivateOrthanc  # noqa: E402
+from tui.sample.writer import write_series  # noqa: E402
 
 FRAME_BYTES = 512 * 512 * 2
 
@@ -92,7 +93,7 @@ def main() -> None:
     study_md, study_fr = md_series.study.study_uid, fr_series.study.study_uid
 
     with tempfile.TemporaryDirectory() as tmp, PrivateOrthanc(name="pacs-tui bench") as orthanc:
-        paths = [p for s in (md_series, fr_series) for p in sample._write_series(Path(tmp), s)]
+        paths = [p for s in (md_series, fr_series) for p in write_series(Path(tmp), s)]
         orthanc.upload(paths)
         settings = ServerSettings(
             url=orthanc.dicomweb_url, user=orthanc.user, password=orthanc.password
@@ -232,7 +233,11 @@ def main() -> None:
                 "pacs-tui series retrieval (one request)",
                 run_async(loop, ours_series),
             ),
-            ("frames 100 (series)", "bare httpx, same series request", run_async(loop, bare_series)),
+            (
+                "frames 100 (series)",
+                "bare httpx, same series request",
+                run_async(loop, bare_series),
+            ),
             ("frames 100 (series)", "dicomweb-client retrieve_series", dwc_series),
         ]
         runs = args.runs

@@ -13,14 +13,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from tui.imaging.frames import (
-    PixelFormat,
-    Window,
-    apply_window,
-    decode_frame,
-    full_image,
-    preview,
-)
+from tui.imaging.decode import decode_frame
+from tui.imaging.frames import full_image, preview
+from tui.imaging.pixelformat import PixelFormat
+from tui.imaging.window import Window, apply_window
 
 RLE = "1.2.840.10008.1.2.5"
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
@@ -77,9 +73,16 @@ def main() -> None:
     arr = make_ct()
     data = arr.tobytes()
     fmt = PixelFormat(
-        rows=512, columns=512, bits_allocated=16, bits_stored=16, pixel_representation=1,
-        rescale_slope=1.0, rescale_intercept=-1024.0, window_centers=(40.0,),
-        window_widths=(400.0,), pixel_spacing=(0.7, 0.7),
+        rows=512,
+        columns=512,
+        bits_allocated=16,
+        bits_stored=16,
+        pixel_representation=1,
+        rescale_slope=1.0,
+        rescale_intercept=-1024.0,
+        window_centers=(40.0,),
+        window_widths=(400.0,),
+        pixel_spacing=(0.7, 0.7),
     )
     fmt_auto = PixelFormat(rows=512, columns=512, pixel_representation=1, rescale_intercept=-1024.0)
     rle = rle_frame(arr)
@@ -92,8 +95,10 @@ def main() -> None:
     rows: list[tuple[str, Callable[[], object]]] = [
         ("decode native", lambda: decode_frame(data, fmt, EXPLICIT_LE)),
         ("window (LUT) 512x512", lambda: apply_window(arr, fmt)),
-        ("window (float32) 512x512",
-         lambda: apply_window(arr.astype(np.int32), fmt, Window(40, 400))),
+        (
+            "window (float32) 512x512",
+            lambda: apply_window(arr.astype(np.int32), fmt, Window(40, 400)),
+        ),
         ("preview 160x96 native", lambda: preview(data, fmt, EXPLICIT_LE, size=(160, 96))),
         ("preview 80x48 native", lambda: preview(data, fmt, EXPLICIT_LE, size=(80, 48))),
         ("preview 160x96 auto window", lambda: preview(data, fmt_auto, EXPLICIT_LE)),

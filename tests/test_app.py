@@ -354,12 +354,13 @@ async def test_undecodable_frame_falls_back_to_server_rendering(
 ) -> None:
     """A frame the local pipeline cannot decode (a fault injected here: the sample data decodes
     fine) is shown from the real server's /rendered JPEG, and the series view says so."""
-    import tui.imaging.frames as frames
+    import tui.imaging.decode as decode
+    from tui.imaging.errors import UndecodableFrame
 
     def undecodable(*_args: Any, **_kwargs: Any) -> Any:
-        raise frames.UndecodableFrame("no decoder for this test")
+        raise UndecodableFrame("no decoder for this test")
 
-    monkeypatch.setattr(frames, "decode_frame", undecodable)
+    monkeypatch.setattr(decode, "decode_frame", undecodable)
     app = make_app(server_settings)
     async with app.run_test(size=(80, 24)) as pilot:
         await go_to_series(pilot, CT20)

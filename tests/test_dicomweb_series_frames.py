@@ -25,7 +25,8 @@ from tui.dicomweb.client import (
     split_frames,
 )
 from tui.dicomweb.errors import InvalidQuery, MalformedAnswer
-from tui.imaging.frames import PixelFormat, decode_frame
+from tui.imaging.decode import decode_frame
+from tui.imaging.pixelformat import PixelFormat
 
 URL = "http://pacs.test/dicom-web"
 BOUNDARY = "b0undary"

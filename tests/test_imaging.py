@@ -1,4 +1,4 @@
-"""Tests for tui.imaging.frames: decode, modality LUT, VOI window, colour, aspect, errors.
+"""Tests for tui.imaging: decode, modality LUT, VOI window, colour, aspect, errors.
 
 All datasets are synthetic and built here. Windowed output is compared with a reference computed
 independently with float64 numpy (rescale, DICOM PS3.3 C.11.2.1.2 formula, round half up).
@@ -20,20 +20,15 @@ from pydicom.encaps import generate_frames, get_frame
 from pydicom.pixels import convert_color_space
 from pydicom.uid import ExplicitVRLittleEndian, RLELossless
 
-from tui.imaging.frames import (
+from tui.imaging.decode import decode_frame, frame_bytes_from_dataset
+from tui.imaging.errors import UndecodableFrame
+from tui.imaging.frames import display_size, fit, full_image, preview, render
+from tui.imaging.pixelformat import PixelFormat
+from tui.imaging.window import (
     CT_PRESETS,
-    PixelFormat,
-    UndecodableFrame,
     Window,
     apply_window,
     auto_window,
-    decode_frame,
-    display_size,
-    fit,
-    frame_bytes_from_dataset,
-    full_image,
-    preview,
-    render,
     resolve_preset,
     window_for,
 )
@@ -94,8 +89,9 @@ def make_ds(
     return ds
 
 
-def ref_linear(stored: np.ndarray, slope: float, intercept: float, c: float, w: float,
-               invert: bool = False) -> np.ndarray:
+def ref_linear(
+    stored: np.ndarray, slope: float, intercept: float, c: float, w: float, invert: bool = False
+) -> np.ndarray:
     """DICOM PS3.3 C.11.2.1.2.1 LINEAR, computed in float64, to uint8 (round half up)."""
     x = stored.astype(np.float64) * slope + intercept
     y = np.where(
@@ -110,7 +106,9 @@ def ref_linear(stored: np.ndarray, slope: float, intercept: float, c: float, w: 
 def assert_close(a: np.ndarray, b: np.ndarray, tol: int = TOL) -> None:
     assert a.shape == b.shape, (a.shape, b.shape)
     diff = np.abs(a.astype(np.int32) - b.astype(np.int32))
-    assert diff.max() <= tol, f"max diff {diff.max()} at {np.unravel_index(diff.argmax(), diff.shape)}"
+    assert diff.max() <= tol, (
+        f"max diff {diff.max()} at {np.unravel_index(diff.argmax(), diff.shape)}"
+    )
 
 
 def ramp16(rows: int = 16, cols: int = 24, lo: int = -2048, hi: int = 2047) -> np.ndarray:
@@ -124,8 +122,16 @@ def test_unsigned_16_masks_unused_high_bits_and_windows() -> None:
     values = np.arange(0, 4096, 4096 // (20 * 30) + 1)[: 20 * 30]
     values = np.resize(values, 20 * 30).reshape(20, 30).astype(np.uint16)
     garbage = values | 0xF000  # overlay bits above BitsStored=12 must be ignored
-    ds = make_ds(garbage.tobytes(), 20, 30, stored=12, slope=2.0, intercept=-1000.0,
-                 center=1000.0, width=3000.0)
+    ds = make_ds(
+        garbage.tobytes(),
+        20,
+        30,
+        stored=12,
+        slope=2.0,
+        intercept=-1000.0,
+        center=1000.0,
+        width=3000.0,
+    )
     fmt = PixelFormat.from_dataset(ds)
     arr = decode_frame(ds.PixelData, fmt, EXPLICIT_LE)
     assert arr.shape == (20, 30)
@@ -138,8 +144,17 @@ def test_unsigned_16_masks_unused_high_bits_and_windows() -> None:
 def test_signed_12_in_16_sign_extends_negative_values() -> None:
     values = ramp16(lo=-2048, hi=2047)
     raw = (values & 0x0FFF).astype(np.uint16)  # 12-bit two's complement, upper bits zero
-    ds = make_ds(raw.tobytes(), 16, 24, stored=12, signed=True, slope=1.0, intercept=-24.0,
-                 center=40.0, width=400.0)
+    ds = make_ds(
+        raw.tobytes(),
+        16,
+        24,
+        stored=12,
+        signed=True,
+        slope=1.0,
+        intercept=-24.0,
+        center=40.0,
+        width=400.0,
+    )
     fmt = PixelFormat.from_dataset(ds)
     arr = decode_frame(ds.PixelData, fmt, IMPLICIT_LE)
     assert arr.dtype.kind == "i"
@@ -169,9 +184,10 @@ def test_8_bit(signed: bool) -> None:
 
 
 def test_32_bit_float_path() -> None:
-    values = (np.arange(12 * 10, dtype=np.uint32).reshape(12, 10) * 1000)
-    ds = make_ds(values.tobytes(), 12, 10, bits=32, slope=0.5, intercept=3.0,
-                 center=30000.0, width=40000.0)
+    values = np.arange(12 * 10, dtype=np.uint32).reshape(12, 10) * 1000
+    ds = make_ds(
+        values.tobytes(), 12, 10, bits=32, slope=0.5, intercept=3.0, center=30000.0, width=40000.0
+    )
     fmt = PixelFormat.from_dataset(ds)
     arr = decode_frame(ds.PixelData, fmt, EXPLICIT_LE)
     assert_close(apply_window(arr, fmt), ref_linear(values, 0.5, 3.0, 30000.0, 40000.0))
@@ -186,8 +202,9 @@ def test_odd_length_padding_byte_is_accepted() -> None:
 
 def test_monochrome1_is_inverted_and_user_invert_toggles() -> None:
     values = ramp16(lo=0, hi=4095).astype(np.uint16)
-    ds = make_ds(values.tobytes(), 16, 24, stored=12, photometric="MONOCHROME1",
-                 center=2048.0, width=4096.0)
+    ds = make_ds(
+        values.tobytes(), 16, 24, stored=12, photometric="MONOCHROME1", center=2048.0, width=4096.0
+    )
     fmt = PixelFormat.from_dataset(ds)
     arr = decode_frame(ds.PixelData, fmt, EXPLICIT_LE)
     out = apply_window(arr, fmt)
@@ -221,8 +238,17 @@ def test_multiframe_native_pick_frame_k() -> None:
 
 def test_rle_signed_12_bit() -> None:
     values = ramp16(rows=32, cols=40, lo=-2048, hi=2047).astype(np.int16)
-    ds = make_ds(values.tobytes(), 32, 40, stored=12, signed=True, slope=1.0, intercept=-1024.0,
-                 center=-600.0, width=1500.0)
+    ds = make_ds(
+        values.tobytes(),
+        32,
+        40,
+        stored=12,
+        signed=True,
+        slope=1.0,
+        intercept=-1024.0,
+        center=-600.0,
+        width=1500.0,
+    )
     ds.compress(RLELossless, generate_instance_uid=False)
     fmt = PixelFormat.from_dataset(ds)
     assert fmt.transfer_syntax_uid == RLELossless
@@ -277,8 +303,14 @@ def test_jpeg_baseline_grey_and_colour_match_pil_decode() -> None:
 
     rgb = np.stack([grey, 255 - grey, (yy * 5).astype(np.uint8)], axis=-1)
     data = _jpeg(Image.fromarray(rgb, "RGB"))
-    fmt = PixelFormat(rows=48, columns=64, samples_per_pixel=3, photometric="YBR_FULL_422",
-                      bits_allocated=8, bits_stored=8)
+    fmt = PixelFormat(
+        rows=48,
+        columns=64,
+        samples_per_pixel=3,
+        photometric="YBR_FULL_422",
+        bits_allocated=8,
+        bits_stored=8,
+    )
     arr = decode_frame(data, fmt, JPEG_BASELINE)
     assert arr.shape == (48, 64, 3)
     assert_close(arr, np.asarray(Image.open(io.BytesIO(data)).convert("RGB")), 3)
@@ -322,8 +354,14 @@ def test_native_ybr_full_422() -> None:
     raw = np.stack(
         [pairs[:, :, 0, 0], pairs[:, :, 1, 0], pairs[:, :, 0, 1], pairs[:, :, 0, 2]], axis=-1
     ).astype(np.uint8)  # Y0 Y1 Cb Cr
-    fmt = PixelFormat(rows=8, columns=10, samples_per_pixel=3, photometric="YBR_FULL_422",
-                      bits_allocated=8, bits_stored=8)
+    fmt = PixelFormat(
+        rows=8,
+        columns=10,
+        samples_per_pixel=3,
+        photometric="YBR_FULL_422",
+        bits_allocated=8,
+        bits_stored=8,
+    )
     assert fmt.frame_length == 8 * 10 * 2
     assert_close(decode_frame(raw.tobytes(), fmt, EXPLICIT_LE), rgb, COLOR_TOL)
 
@@ -375,15 +413,35 @@ def test_from_dicom_json_functional_groups_and_missing_rows() -> None:
     attrs = {
         "00280010": {"vr": "US", "Value": [2]},
         "00280011": {"vr": "US", "Value": [2]},
-        "52009229": {"vr": "SQ", "Value": [{
-            "00289110": {"vr": "SQ", "Value": [{"00280030": {"vr": "DS", "Value": [1.0, 2.0]}}]},
-            "00289145": {"vr": "SQ", "Value": [{
-                "00281053": {"vr": "DS", "Value": [2]},
-                "00281052": {"vr": "DS", "Value": [-100]}}]},
-            "00289132": {"vr": "SQ", "Value": [{
-                "00281050": {"vr": "DS", "Value": [50]},
-                "00281051": {"vr": "DS", "Value": [350]}}]},
-        }]},
+        "52009229": {
+            "vr": "SQ",
+            "Value": [
+                {
+                    "00289110": {
+                        "vr": "SQ",
+                        "Value": [{"00280030": {"vr": "DS", "Value": [1.0, 2.0]}}],
+                    },
+                    "00289145": {
+                        "vr": "SQ",
+                        "Value": [
+                            {
+                                "00281053": {"vr": "DS", "Value": [2]},
+                                "00281052": {"vr": "DS", "Value": [-100]},
+                            }
+                        ],
+                    },
+                    "00289132": {
+                        "vr": "SQ",
+                        "Value": [
+                            {
+                                "00281050": {"vr": "DS", "Value": [50]},
+                                "00281051": {"vr": "DS", "Value": [350]},
+                            }
+                        ],
+                    },
+                }
+            ],
+        },
     }
     fmt = PixelFormat.from_dicom_json(attrs)
     assert fmt.pixel_spacing == (1.0, 2.0)
@@ -406,8 +464,12 @@ def test_auto_window_from_data_and_flat_image() -> None:
     out = apply_window(flat, PixelFormat(rows=8, columns=8))
     assert out.dtype == np.uint8 and len(np.unique(out)) == 1
     assert auto_window(flat, PixelFormat(rows=8, columns=8)).width >= 1
-    assert np.unique(apply_window(flat, PixelFormat(rows=8, columns=8, photometric="MONOCHROME1"))
-                     ).size == 1
+    assert (
+        np.unique(
+            apply_window(flat, PixelFormat(rows=8, columns=8, photometric="MONOCHROME1"))
+        ).size
+        == 1
+    )
     floats = np.full((4, 4), np.nan, np.float32)
     auto_window(floats, PixelFormat(rows=4, columns=4))  # no crash
 
@@ -435,11 +497,16 @@ def test_window_shift_and_presets() -> None:
     mono1=st.booleans(),
     values=st.lists(st.integers(-32768, 32767), min_size=2, max_size=64),
 )
-def test_window_is_monotonic(center: float, width: float, function: str, mono1: bool,
-                             values: list[int]) -> None:
+def test_window_is_monotonic(
+    center: float, width: float, function: str, mono1: bool, values: list[int]
+) -> None:
     arr = np.array(sorted(values), dtype=np.int16).reshape(1, -1)
-    fmt = PixelFormat(rows=1, columns=arr.shape[1], pixel_representation=1,
-                      photometric="MONOCHROME1" if mono1 else "MONOCHROME2")
+    fmt = PixelFormat(
+        rows=1,
+        columns=arr.shape[1],
+        pixel_representation=1,
+        photometric="MONOCHROME1" if mono1 else "MONOCHROME2",
+    )
     out = apply_window(arr, fmt, Window(center, width, function)).astype(int).ravel()
     steps = np.diff(out)
     assert np.all(steps <= 0) if mono1 else np.all(steps >= 0)
@@ -512,8 +579,12 @@ def test_undecodable_frames_raise_with_message() -> None:
         decode_frame(b"\xff\xd8 not a jpeg", fmt, JPEG_BASELINE)
     assert info.value.reason and str(info.value) == info.value.reason
     with pytest.raises(UndecodableFrame, match="PALETTE"):
-        apply_window(np.zeros((2, 2), np.uint8), PixelFormat(rows=2, columns=2,
-                     photometric="PALETTE COLOR", bits_allocated=8, bits_stored=8))
+        apply_window(
+            np.zeros((2, 2), np.uint8),
+            PixelFormat(
+                rows=2, columns=2, photometric="PALETTE COLOR", bits_allocated=8, bits_stored=8
+            ),
+        )
 
 
 def test_transfer_syntax_none_means_native_or_stored_syntax() -> None:

@@ -19,6 +19,7 @@ from pydicom.uid import ExplicitVRLittleEndian, RLELossless
 from tui import sample
 from tui.config import ServerSettings
 from tui.orthanc import OrthancNotInstalled, PrivateOrthanc
+from tui.sample.pixels import ct_slice_hu
 
 if TYPE_CHECKING:
     from tests.conftest import SampleSet
@@ -143,7 +144,7 @@ def test_rle_series_is_rle_and_lossless(sample_set: SampleSet) -> None:
         assert ds.file_meta.TransferSyntaxUID == RLELossless
         assert len(ds.PixelData) < 512 * 512 * 2  # really compressed
         z = int(ds.ImagePositionPatient[2])
-        expected = (sample._ct_slice_hu(z) + 1024).clip(0, 4095).astype(np.uint16)
+        expected = (ct_slice_hu(z) + 1024).clip(0, 4095).astype(np.uint16)
         np.testing.assert_array_equal(ds.pixel_array, expected)
 
 

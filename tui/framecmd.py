@@ -10,7 +10,10 @@ from tui.config import Settings
 from tui.dicomweb.client import DicomWebClient
 from tui.dicomweb.errors import AuthRefused, DicomWebError, Unreachable
 from tui.dicomweb.requestlog import JsonLinesSink, RequestLog
-from tui.imaging.frames import PixelFormat, UndecodableFrame, Window, full_image
+from tui.imaging.errors import UndecodableFrame
+from tui.imaging.frames import full_image
+from tui.imaging.pixelformat import PixelFormat
+from tui.imaging.window import Window
 from tui.loader import Loader
 
 

@@ -247,7 +247,10 @@ class SeriesScreen(PacsScreen):
     def _render_frame(
         self, result: Any, window: Any, window_index: int, invert: bool, pw: int, ph: int
     ) -> tuple[Any, Any, float]:
-        from tui.imaging.frames import PixelFormat, decode_frame, fit, render, window_for
+        from tui.imaging.decode import decode_frame
+        from tui.imaging.frames import fit, render
+        from tui.imaging.pixelformat import PixelFormat
+        from tui.imaging.window import window_for
 
         clock = self.pacs.clock
         t0 = clock()
@@ -404,7 +407,7 @@ class SeriesScreen(PacsScreen):
         self.show_frame()
 
     def action_preset(self, key: str) -> None:
-        from tui.imaging.frames import CT_PRESETS
+        from tui.imaging.window import CT_PRESETS
 
         if key == "0":
             self.window, self.preset = None, "header"

@@ -1,7 +1,8 @@
 """loader layer: what to fetch, when, in which order; load states; caches. No Textual."""
 
 from .cache import DiskCache, MemoryCache
-from .loader import FrameResult, Loader, SeriesMetadata
+from .loader import Loader
+from .results import FrameResult, SeriesMetadata
 from .scheduler import LoadCancelled, Scheduler
 from .state import LoadState, NodeKey, NodeState
 
