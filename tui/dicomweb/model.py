@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from math import isfinite
 from typing import Any, TypeGuard
 
 from .errors import MalformedAnswer
@@ -64,7 +65,7 @@ def _check(ds: object) -> Json:
 def values(ds: Json, tag: str) -> list[Any]:
     """The Value list of a tag, [] when absent or malformed."""
     el = ds.get(tag)
-    if el is None or not _is_map(el):
+    if type(el) is not dict and (el is None or not isinstance(el, Mapping)):
         return []
     val = el.get("Value")
     return val if type(val) is list else []
@@ -72,6 +73,13 @@ def values(ds: Json, tag: str) -> list[Any]:
 
 def text(ds: Json, tag: str) -> str | None:
     """First value of a string tag, stripped; None when absent or empty."""
+    el = ds.get(tag)
+    if el is None:
+        return None
+    if type(el) is dict:  # the common case, inline
+        vals = el.get("Value")
+        if type(vals) is list and vals and type(vals[0]) is str:
+            return vals[0].strip() or None
     vals = values(ds, tag)
     if not vals or vals[0] is None:
         return None
@@ -92,10 +100,9 @@ def texts(ds: Json, tag: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def numbers(ds: Json, tag: str) -> tuple[float, ...]:
-    """All numeric values (DS/IS/US/FL...), from numbers or strings; garbage skipped."""
+def _numbers(vals: list[Any]) -> tuple[float, ...]:
     out: list[float] = []
-    for v in values(ds, tag):
+    for v in vals:
         kind = type(v)
         if kind is float or kind is int:  # the common case: a JSON number
             out.append(float(v))
@@ -110,16 +117,39 @@ def numbers(ds: Json, tag: str) -> tuple[float, ...]:
     return tuple(out)
 
 
+def numbers(ds: Json, tag: str) -> tuple[float, ...]:
+    """All numeric values (DS/IS/US/FL...), from numbers or strings; garbage skipped."""
+    vals = values(ds, tag)
+    return _numbers(vals) if vals else ()
+
+
+def _first_number(ds: Json, tag: str) -> float | int | None:
+    """The first value when it is a JSON number (not a bool), else None: the fast path."""
+    el = ds.get(tag)
+    if type(el) is dict:
+        vals = el.get("Value")
+        if type(vals) is list and vals:
+            v = vals[0]
+            kind = type(v)
+            if kind is float or kind is int:
+                return v  # type: ignore[no-any-return]
+    return None
+
+
 def number(ds: Json, tag: str) -> float | None:
     """The first numeric value, or None."""
+    v = _first_number(ds, tag)
+    if v is not None:
+        return float(v)
     nums = numbers(ds, tag)
     return nums[0] if nums else None
 
 
 def integer(ds: Json, tag: str) -> int | None:
     """The first value as an int, or None."""
-    n = number(ds, tag)
-    if n is None or n != n or n in (float("inf"), float("-inf")):
+    v = _first_number(ds, tag)
+    n = float(v) if v is not None else number(ds, tag)
+    if n is None or not isfinite(n):
         return None
     return int(n)
 

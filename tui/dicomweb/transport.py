@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
+import httpcore
 import httpx
 
 from tui.config import ServerSettings
@@ -38,6 +39,7 @@ from .errors import (
     Unreachable,
     excerpt,
 )
+from .netbackend import AsyncioBackend
 from .requestlog import RequestLog, RequestRecord, StartedRequest, utc_timestamp
 
 log = logging.getLogger(__name__)
@@ -125,6 +127,29 @@ def _verify(server: ServerSettings) -> bool | ssl.SSLContext:
     return bool(server.verify_tls)
 
 
+def _asyncio_transport(
+    verify: bool | ssl.SSLContext, limits: httpx.Limits, http2: bool
+) -> httpx.AsyncHTTPTransport:
+    """httpx's own transport (request/response mapping, exception mapping), with its
+    connection pool on the asyncio network backend of netbackend.py instead of anyio's."""
+    ssl_context = verify if isinstance(verify, ssl.SSLContext) else None
+    if ssl_context is None:
+        ssl_context = httpx.create_ssl_context(verify=verify, trust_env=False)
+    transport = httpx.AsyncHTTPTransport(
+        verify=ssl_context, limits=limits, http2=http2, trust_env=False
+    )
+    transport._pool = httpcore.AsyncConnectionPool(  # httpx offers no network_backend option
+        ssl_context=ssl_context,
+        max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections,
+        keepalive_expiry=limits.keepalive_expiry,
+        http1=True,
+        http2=http2,
+        network_backend=AsyncioBackend(),
+    )
+    return transport
+
+
 class Transport:
     """One httpx.AsyncClient for one server, with a cap on requests in flight."""
 
@@ -155,6 +180,10 @@ class Transport:
             key=len,
             reverse=True,
         )
+        limits = httpx.Limits(max_connections=cap, max_keepalive_connections=cap)
+        verify = _verify(server)
+        if transport is None:
+            transport = _asyncio_transport(verify, limits, self.http2)
         self._http = httpx.AsyncClient(
             headers=headers,
             timeout=httpx.Timeout(
@@ -163,8 +192,8 @@ class Transport:
                 write=server.read_timeout,
                 pool=server.connect_timeout + server.read_timeout,
             ),
-            limits=httpx.Limits(max_connections=cap, max_keepalive_connections=cap),
-            verify=_verify(server),
+            limits=limits,
+            verify=verify,
             http2=self.http2,
             transport=transport,
             follow_redirects=False,
