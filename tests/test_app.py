@@ -293,8 +293,10 @@ async def test_deep_link_study(server_settings: ServerSettings) -> None:
         assert not [r for r in app.request_log.records() if r.kind == "qido-instances"]
 
 
-async def test_deep_link_series(server_settings: ServerSettings) -> None:
-    app = make_app(server_settings, study=CT.study_uid, series=CT20.series_uid)
+@pytest.mark.parametrize("with_study", [True, False], ids=["study+series", "series alone"])
+async def test_deep_link_series(server_settings: ServerSettings, with_study: bool) -> None:
+    study = CT.study_uid if with_study else None
+    app = make_app(server_settings, study=study, series=CT20.series_uid)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = browse(app)
         await wait_for(
@@ -313,6 +315,23 @@ async def test_deep_link_series(server_settings: ServerSettings) -> None:
             if r.kind in ("qido-instances", "wado-metadata")
         }
         assert fetched == {CT20.series_uid}
+        lookups = [
+            r
+            for r in app.request_log.records()
+            if r.url.endswith(
+                f"/series?SeriesInstanceUID={CT20.series_uid}&includefield="
+                + r.url.split("includefield=")[-1]
+            )
+        ]
+        assert len(lookups) == (0 if with_study else 1)
+
+
+async def test_deep_link_unknown_series(server_settings: ServerSettings) -> None:
+    app = make_app(server_settings, series="1.2.3.999")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = browse(app)
+        await wait_for(pilot, lambda: screen.patients, what="all patients instead")
+        assert app.loader.selection is None
 
 
 async def test_hostile_patient_name_is_shown_literally(server_settings: ServerSettings) -> None:

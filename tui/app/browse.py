@@ -65,6 +65,7 @@ class BrowseScreen(PacsScreen):
         self.current_study: str | None = None
         self.selected_series: str | None = None
         self._deep_link_pending = False
+        self.deep_study: str | None = None  # --study, or the study that --series belongs to
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="panes"):
@@ -88,6 +89,12 @@ class BrowseScreen(PacsScreen):
         series.show_placeholder("select a study")
         s = self.pacs.settings
         query = None
+        self.deep_study = s.study
+        if s.series and not s.study:
+            # A link to a series alone: ask the server which study it is in first.
+            patients.show_placeholder("finding the series…")
+            self.run_worker(self._find_series_study(s.series), exit_on_error=False)
+            return
         if s.study or s.patient or s.series:
             from tui.dicomweb.query import StudyQuery
 
@@ -98,6 +105,23 @@ class BrowseScreen(PacsScreen):
                 query = StudyQuery(patient_id=s.patient)
         self.new_query(query)
         self.set_focus(patients)
+
+    async def _find_series_study(self, series_uid: str) -> None:
+        from tui.dicomweb.query import StudyQuery
+
+        try:
+            found = await self.pacs.client.find_series(series_uid)
+        except Exception as exc:
+            self.notify(f"series lookup failed: {clean(getattr(exc, 'message', exc), 120)}",
+                        severity="error")  # fmt: skip
+            found = None
+        if found is None:
+            self.notify(f"series {clean(series_uid, 64)} not found", severity="warning")
+            self.new_query(None)
+            return
+        self.deep_study = found.study_uid
+        self._deep_link_pending = True
+        self.new_query(StudyQuery(study_uid=found.study_uid))
 
     # -- patients: pages of studies grouped by patient -----------------------------------------
     def new_query(self, query: Any) -> None:
@@ -398,15 +422,15 @@ class BrowseScreen(PacsScreen):
     def _open_deep_link(self) -> None:
         s = self.pacs.settings
         patients, studies, _ = self.tables
-        if s.study:
-            study = self.studies.get(s.study)
+        if self.deep_study:
+            study = self.studies.get(self.deep_study)
             if study is None:
-                self.notify(f"study {clean(s.study, 64)} not found", severity="warning")
+                self.notify(f"study {clean(self.deep_study, 64)} not found", severity="warning")
                 self._patient_highlighted()
                 return
             patients.select_key(patient_key(study.patient_id))
             self._patient_highlighted()
-            studies.select_key(s.study)
+            studies.select_key(self.deep_study)
             self._deep_series = s.series or ""
             self._study_highlighted()
             if not s.series:

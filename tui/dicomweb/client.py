@@ -309,6 +309,20 @@ class DicomWebClient:
             f"/studies/{study_uid}/series", qs, ctx, lambda d: Series.from_json(d, study_uid)
         )
 
+    async def find_series(self, series_uid: str, *, purpose: str = "list") -> Series | None:
+        """The series with this UID, from a study-less QIDO-RS /series search (which tells
+        its study), or None when the server has no such series."""
+        _uid(series_uid, "SeriesInstanceUID")
+        qs = build_query(
+            [
+                ("SeriesInstanceUID", series_uid),
+                ("includefield", includefield_value(SERIES_INCLUDEFIELD)),
+            ]
+        )
+        ctx = Context("qido-series", purpose, None, series_uid)
+        found = await self._get_datasets("/series", qs, ctx, Series.from_json)
+        return found[0] if found else None
+
     async def search_instances(
         self,
         study_uid: str,
