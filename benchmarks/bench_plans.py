@@ -78,8 +78,9 @@ class Raw:
 
     def __init__(self, base: str, auth: tuple[str, str]) -> None:
         self.base = base
-        self.http = httpx.AsyncClient(auth=auth, timeout=60.0,
-                                      limits=httpx.Limits(max_connections=100))
+        self.http = httpx.AsyncClient(
+            auth=auth, timeout=60.0, limits=httpx.Limits(max_connections=100)
+        )
         self.meter = Meter()
 
     async def get(self, path: str, headers: dict[str, str] | None = None) -> httpx.Response:
@@ -105,8 +106,10 @@ def _middle_instance(datasets: list[dict[str, Any]]) -> str:
 
 
 async def _frame(raw: Raw, study: str, series: str, sop: str) -> None:
-    await raw.get(f"/studies/{study}/series/{series}/instances/{sop}/frames/1",
-                  {"Accept": FRAME_ACCEPT, "Accept-Encoding": "identity"})
+    await raw.get(
+        f"/studies/{study}/series/{series}/instances/{sop}/frames/1",
+        {"Accept": FRAME_ACCEPT, "Accept-Encoding": "identity"},
+    )
 
 
 async def list_queries(raw: Raw) -> list[tuple[str, str]]:
@@ -133,8 +136,9 @@ async def plan_stone(base: str, auth: tuple[str, str]) -> Result:
         for st, se in pairs:
             found = (await raw.get(f"/studies/{st}/series/{se}/instances?limit=1")).json()
             if found:
-                await raw.get(f"/studies/{st}/series/{se}/rendered?viewport=128,128",
-                              {"Accept": "image/jpeg"})
+                await raw.get(
+                    f"/studies/{st}/series/{se}/rendered?viewport=128,128", {"Accept": "image/jpeg"}
+                )
         for st, se in pairs:
             if se != wanted:
                 await raw.get(f"/studies/{st}/series/{se}/metadata")
@@ -161,8 +165,10 @@ async def plan_ohif(base: str, auth: tuple[str, str]) -> Result:
     try:
         first = pairs[0]
         await raw.get(f"/studies/{first[0]}/series/{first[1]}/metadata")
-        others = [asyncio.create_task(raw.get(f"/studies/{st}/series/{se}/metadata"))
-                  for st, se in pairs[1:]]
+        others = [
+            asyncio.create_task(raw.get(f"/studies/{st}/series/{se}/metadata"))
+            for st, se in pairs[1:]
+        ]
         meta = (await others[-1]).json()
         await _frame(raw, study, wanted, _middle_instance(meta))
         sent, received, took = raw.meter.stop()
@@ -186,8 +192,9 @@ async def plan_pacs_tui(server: ServerSettings) -> Result:
         studies = [st for p in patients for st in p.studies]
         for st in sorted(studies, key=lambda s: s.study_date or 0):
             series = await loader.open_study(st.study_uid)
-            raw_pairs += [(st.study_uid, s.series_uid)
-                          for s in sorted(series, key=lambda s: s.number or 0)]
+            raw_pairs += [
+                (st.study_uid, s.series_uid) for s in sorted(series, key=lambda s: s.number or 0)
+            ]
         study, wanted = raw_pairs[-1]
         listed = len(log.records())
         started = 0
@@ -202,11 +209,15 @@ async def plan_pacs_tui(server: ServerSettings) -> Result:
         at_ready: list[Any] = []
 
         def on_state(node: Any, state: Any) -> None:
-            if node == key and state.state in (LoadState.LOADED, LoadState.FAILED) \
-                    and not ready.done():
+            if (
+                node == key
+                and state.state in (LoadState.LOADED, LoadState.FAILED)
+                and not ready.done()
+            ):
                 # counted at the very moment the frame is ready
-                at_ready.extend([started, sum(r.bytes for r in log.records()[listed:]),
-                                 time.monotonic()])
+                at_ready.extend(
+                    [started, sum(r.bytes for r in log.records()[listed:]), time.monotonic()]
+                )
                 ready.set_result(state)
 
         unsub_state = loader.subscribe(on_state)
@@ -235,8 +246,9 @@ async def baseline(base: str, auth: tuple[str, str]) -> tuple[float, float]:
         study, wanted = pairs[-1]
         fields = ",".join(DEFAULT_INCLUDEFIELD)
         t0 = time.monotonic()
-        found = (await raw.get(f"/studies/{study}/series/{wanted}/instances"
-                               f"?includefield={fields}")).json()
+        found = (
+            await raw.get(f"/studies/{study}/series/{wanted}/instances?includefield={fields}")
+        ).json()
         await _frame(raw, study, wanted, _middle_instance(found))
         qido = time.monotonic() - t0
         t0 = time.monotonic()
@@ -261,8 +273,9 @@ async def run(orthanc: PrivateOrthanc, repeat: int) -> str:
     async with LatencyProxy(orthanc.rest_url, [rule], max_lifetime=900.0) as proxy:
         base = proxy.url(orthanc.dicomweb_url)
         auth = (orthanc.user, orthanc.password)
-        server = ServerSettings(name="bench", url=base, user=orthanc.user,
-                                password=orthanc.password)
+        server = ServerSettings(
+            name="bench", url=base, user=orthanc.user, password=orthanc.password
+        )
         runs: dict[str, list[Result]] = {}
         base_q: list[float] = []
         base_w: list[float] = []
@@ -271,9 +284,11 @@ async def run(orthanc: PrivateOrthanc, repeat: int) -> str:
             base_q.append(q)
             base_w.append(w)
             await drain(proxy)
-            for name, coro in (("Stone-like", plan_stone(base, auth)),
-                               ("OHIF-like", plan_ohif(base, auth)),
-                               ("pacs-tui", plan_pacs_tui(server))):
+            for name, coro in (
+                ("Stone-like", plan_stone(base, auth)),
+                ("OHIF-like", plan_ohif(base, auth)),
+                ("pacs-tui", plan_pacs_tui(server)),
+            ):
                 runs.setdefault(name, []).append(await coro)
                 await drain(proxy)
     bq, bw = statistics.median(base_q), statistics.median(base_w)
@@ -290,11 +305,16 @@ async def run(orthanc: PrivateOrthanc, repeat: int) -> str:
         reqs = statistics.median(r.requests for r in results)
         nbytes = statistics.median(r.bytes for r in results)
         secs = statistics.median(r.seconds for r in results)
-        lines.append(f"| {name} ({results[0].notes}) | {reqs:.0f} | {nbytes / 1024:.0f} KiB "
-                     f"| {secs:.2f} s | {secs / bq:.2f}x |")
-    lines += ["", f"Baseline, one metadata query + one frame back to back: "
-                  f"QIDO instances {bq:.2f} s, WADO /metadata {bw:.2f} s "
-                  f"(ratios are against the QIDO baseline)."]
+        lines.append(
+            f"| {name} ({results[0].notes}) | {reqs:.0f} | {nbytes / 1024:.0f} KiB "
+            f"| {secs:.2f} s | {secs / bq:.2f}x |"
+        )
+    lines += [
+        "",
+        f"Baseline, one metadata query + one frame back to back: "
+        f"QIDO instances {bq:.2f} s, WADO /metadata {bw:.2f} s "
+        f"(ratios are against the QIDO baseline).",
+    ]
     return "\n".join(lines)
 
 

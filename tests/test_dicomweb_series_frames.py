@@ -170,9 +170,13 @@ def _multipart(*bodies: bytes, close: bool = True) -> bytes:
     out = b""
     for body in bodies:
         out += (
-            f"--{BOUNDARY}\r\nContent-Type: application/dicom\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n"
-        ).encode() + body + b"\r\n"
+            (
+                f"--{BOUNDARY}\r\nContent-Type: application/dicom\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n"
+            ).encode()
+            + body
+            + b"\r\n"
+        )
     return out + (f"--{BOUNDARY}--\r\n".encode() if close else b"")
 
 
@@ -238,7 +242,9 @@ def test_split_frames_one_bit_not_byte_aligned() -> None:
     frames = [0b101010101, 0b000011111, 0b111100001]  # 9 bits each
     whole = sum(f << (9 * k) for k, f in enumerate(frames))
     ds.PixelData = whole.to_bytes(4, "little")
-    assert split_frames(ds, ExplicitVRLittleEndian) == tuple(f.to_bytes(2, "little") for f in frames)
+    assert split_frames(ds, ExplicitVRLittleEndian) == tuple(
+        f.to_bytes(2, "little") for f in frames
+    )
     ds.NumberOfFrames = 4
     with pytest.raises(MalformedAnswer, match="too few"):
         split_frames(ds, ExplicitVRLittleEndian)

@@ -82,8 +82,11 @@ def via(proxy: LatencyProxy, server: ServerSettings, **kw: Any) -> ServerSetting
 
 
 def meta_records(log: RequestLog, series_uid: str | None = None) -> list[Any]:
-    return [r for r in log.records() if r.kind in METADATA_KINDS
-            and (series_uid is None or r.series_uid == series_uid)]
+    return [
+        r
+        for r in log.records()
+        if r.kind in METADATA_KINDS and (series_uid is None or r.series_uid == series_uid)
+    ]
 
 
 def loaded(loader: Loader, kind: str, study: str, series: str) -> bool:
@@ -124,8 +127,9 @@ async def test_dwell_skips_series_passed_over(rig: Rig, server_settings) -> None
 
 
 @pytest.mark.parametrize("prefetch", ["none", "study"])
-async def test_last_series_first_behind_slow_metadata(rig: Rig, server_settings, proxy,
-                                                      prefetch: str) -> None:
+async def test_last_series_first_behind_slow_metadata(
+    rig: Rig, server_settings, proxy, prefetch: str
+) -> None:
     proxy.rules.append(Rule(METADATA_PATTERN, delay=1.0))
     loader, log = rig.make(via(proxy, server_settings), prefetch=prefetch)
     await loader.open_study(CT)
@@ -134,15 +138,17 @@ async def test_last_series_first_behind_slow_metadata(rig: Rig, server_settings,
     loader.select_series(CT, last, immediate=True)
     await wait_until(lambda: loaded(loader, "series", CT, last), 5, "metadata")
     took = time.monotonic() - t0
-    assert 1.0 <= took < 1.6, (took, [r.to_json() for r in log.records()],
-                               [(x.target, x.started, x.ended) for x in proxy.served])
+    assert 1.0 <= took < 1.6, (
+        took,
+        [r.to_json() for r in log.records()],
+        [(x.target, x.started, x.ended) for x in proxy.served],
+    )
     assert len(meta_records(log, last)) == 1
     if prefetch == "none":
         assert len(meta_records(log)) == 1
 
 
-async def test_selected_before_metadata_arrives_gets_it(rig: Rig, server_settings,
-                                                        proxy) -> None:
+async def test_selected_before_metadata_arrives_gets_it(rig: Rig, server_settings, proxy) -> None:
     proxy.rules.append(Rule(METADATA_PATTERN, delay=0.4))
     loader, log = rig.make(via(proxy, server_settings))
     uid = CT_SERIES[1]
@@ -177,8 +183,9 @@ async def test_failed_request_then_retry(rig: Rig, server_settings, proxy) -> No
     assert loader.state(key).state is LoadState.LOADED and loader.state(key).error is None
 
 
-async def test_fifty_rapid_selection_changes_respect_the_cap(rig: Rig, server_settings,
-                                                             proxy) -> None:
+async def test_fifty_rapid_selection_changes_respect_the_cap(
+    rig: Rig, server_settings, proxy
+) -> None:
     proxy.rules.append(Rule(METADATA_PATTERN, delay=0.15))
     proxy.rules.append(Rule(r"/frames/", delay=0.05))
     cap = 3

@@ -33,8 +33,15 @@ async def wait_until(cond: Callable[[], bool], timeout: float = 5.0, what: str =
     return time.monotonic() - t0
 
 
-def _ds(series: str, n: int, *, rows: bool = True, sop_class: str = CT,
-        z: float | None = None, iop: list[float] | None = None) -> dict[str, Any]:
+def _ds(
+    series: str,
+    n: int,
+    *,
+    rows: bool = True,
+    sop_class: str = CT,
+    z: float | None = None,
+    iop: list[float] | None = None,
+) -> dict[str, Any]:
     ds: dict[str, Any] = {
         "0020000D": {"vr": "UI", "Value": [STUDY]},
         "0020000E": {"vr": "UI", "Value": [series]},
@@ -88,24 +95,36 @@ class FakeClient:
 
     async def search_series(self, study_uid: str, *, purpose: str = "list") -> list[Series]:
         await self._call("series", study_uid)
-        return [Series.from_json({"0020000D": {"vr": "UI", "Value": [study_uid]},
-                                  "0020000E": {"vr": "UI", "Value": [uid]}})
-                for uid in self.series]
+        return [
+            Series.from_json(
+                {
+                    "0020000D": {"vr": "UI", "Value": [study_uid]},
+                    "0020000E": {"vr": "UI", "Value": [uid]},
+                }
+            )
+            for uid in self.series
+        ]
 
-    async def search_instances(self, study_uid: str, series_uid: str, includefield=(), *,
-                               purpose: str = "selected") -> list[Instance]:
+    async def search_instances(
+        self, study_uid: str, series_uid: str, includefield=(), *, purpose: str = "selected"
+    ) -> list[Instance]:
         await self._call("qido", series_uid)
-        return [Instance.from_json(_ds(series_uid, n, rows=self.qido_rows, z=-n * 2.0))
-                for n in range(1, self.instances + 1)]
+        return [
+            Instance.from_json(_ds(series_uid, n, rows=self.qido_rows, z=-n * 2.0))
+            for n in range(1, self.instances + 1)
+        ]
 
-    async def series_metadata(self, study_uid: str, series_uid: str, *,
-                              purpose: str = "selected") -> list[Instance]:
+    async def series_metadata(
+        self, study_uid: str, series_uid: str, *, purpose: str = "selected"
+    ) -> list[Instance]:
         await self._call("wado", series_uid)
-        return [Instance.from_json(_ds(series_uid, n, z=-n * 2.0))
-                for n in range(1, self.instances + 1)]
+        return [
+            Instance.from_json(_ds(series_uid, n, z=-n * 2.0)) for n in range(1, self.instances + 1)
+        ]
 
-    async def frames(self, study_uid: str, series_uid: str, sop_uid: str, frames, *,
-                     purpose: str = "selected") -> list[FramePart]:
+    async def frames(
+        self, study_uid: str, series_uid: str, sop_uid: str, frames, *, purpose: str = "selected"
+    ) -> list[FramePart]:
         await self._call("frame", series_uid)
         return [FramePart({}, "application/octet-stream", None, b"\0" * 32)]
 
@@ -219,8 +238,14 @@ async def test_failure_retry_and_subscribers() -> None:
     loader.retry(key)
     await wait_until(lambda: loader.state(("preview", STUDY, uid)).state is LoadState.LOADED)
     states = [s for k, s in seen if k == key]
-    assert states == [LoadState.QUEUED, LoadState.LOADING, LoadState.FAILED,
-                      LoadState.QUEUED, LoadState.LOADING, LoadState.LOADED]
+    assert states == [
+        LoadState.QUEUED,
+        LoadState.LOADING,
+        LoadState.FAILED,
+        LoadState.QUEUED,
+        LoadState.LOADING,
+        LoadState.LOADED,
+    ]
     unsubscribe()
     await loader.aclose()
 
@@ -300,7 +325,7 @@ def test_disk_cache_atomic_and_tolerant(tmp_path: Path) -> None:
     assert disk.get("http://b", "1.2") is None  # keyed by server too
     path = disk.path_for("http://a", "1.2")
     assert "1.2" not in path.name and not list(tmp_path.glob(".tmp-*"))
-    for bad in (b"", b"{\"format\": 1, \"url\"", b"\xff\xfe garbage", json.dumps([1]).encode()):
+    for bad in (b"", b'{"format": 1, "url"', b"\xff\xfe garbage", json.dumps([1]).encode()):
         path.write_bytes(bad)
         assert disk.get("http://a", "1.2") is None
     for i in range(40):  # bounded
@@ -317,14 +342,16 @@ async def test_scheduler_lane_priority() -> None:
             order.append(name)
             await asyncio.sleep(0.01)
             return name
+
         return run
 
     owner = object()
     first = sched.submit("p0", "prefetch", job("p0"), owner=owner)
-    jobs = [sched.submit("p1", "prefetch", job("p1"), owner=owner),
-            sched.submit("l1", "list", job("l1"), owner=owner),
-            sched.submit("s1", "selected", job("s1"), owner=owner)]
-    await asyncio.gather(*(sched.wait(j, owner) for j in [first, *jobs]),
-                         return_exceptions=True)
+    jobs = [
+        sched.submit("p1", "prefetch", job("p1"), owner=owner),
+        sched.submit("l1", "list", job("l1"), owner=owner),
+        sched.submit("s1", "selected", job("s1"), owner=owner),
+    ]
+    await asyncio.gather(*(sched.wait(j, owner) for j in [first, *jobs]), return_exceptions=True)
     # p0 was preempted by s1 (cap full) before it ran, and put back at the head of its lane
     assert order == ["s1", "l1", "p0", "p1"] and sched.max_running == 1

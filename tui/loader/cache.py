@@ -97,8 +97,9 @@ class DiskCache:
     to the network.
     """
 
-    def __init__(self, directory: str | os.PathLike[str] | None = None,
-                 max_bytes: int = 512 * 2**20) -> None:
+    def __init__(
+        self, directory: str | os.PathLike[str] | None = None, max_bytes: int = 512 * 2**20
+    ) -> None:
         """Cache in `directory` (default: platformdirs user cache) holding at most `max_bytes`."""
         self.directory = Path(directory) if directory else default_disk_dir()
         self.max_bytes = max_bytes
@@ -114,10 +115,14 @@ class DiskCache:
         try:
             with open(path, encoding="utf-8") as fh:
                 entry = json.load(fh)
-            if (not isinstance(entry, dict) or entry.get("format") != DISK_FORMAT
-                    or entry.get("url") != server_url or entry.get("series_uid") != series_uid
-                    or not isinstance(entry.get("instances"), list)
-                    or not all(isinstance(i, dict) for i in entry["instances"])):
+            if (
+                not isinstance(entry, dict)
+                or entry.get("format") != DISK_FORMAT
+                or entry.get("url") != server_url
+                or entry.get("series_uid") != series_uid
+                or not isinstance(entry.get("instances"), list)
+                or not all(isinstance(i, dict) for i in entry["instances"])
+            ):
                 raise ValueError("not a metadata entry for this series")
         except FileNotFoundError:
             return None
@@ -130,11 +135,21 @@ class DiskCache:
             os.utime(path)  # recency for pruning
         return entry
 
-    def put(self, server_url: str, series_uid: str, strategy: str,
-            instances: Iterable[Mapping[str, Any]]) -> None:
+    def put(
+        self,
+        server_url: str,
+        series_uid: str,
+        strategy: str,
+        instances: Iterable[Mapping[str, Any]],
+    ) -> None:
         """Store one series' instances atomically; then prune to the byte budget."""
-        entry = {"format": DISK_FORMAT, "url": server_url, "series_uid": series_uid,
-                 "strategy": strategy, "instances": [dict(i) for i in instances]}
+        entry = {
+            "format": DISK_FORMAT,
+            "url": server_url,
+            "series_uid": series_uid,
+            "strategy": strategy,
+            "instances": [dict(i) for i in instances],
+        }
         path = self.path_for(server_url, series_uid)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -155,8 +170,9 @@ class DiskCache:
     def prune(self) -> None:
         """Remove the least recently used files until the total is within the budget."""
         try:
-            files = [(p.stat().st_mtime, p.stat().st_size, p)
-                     for p in self.directory.glob("*.json")]
+            files = [
+                (p.stat().st_mtime, p.stat().st_size, p) for p in self.directory.glob("*.json")
+            ]
         except OSError:
             return
         total = sum(size for _, size, _ in files)

@@ -53,8 +53,9 @@ class Job:
     factory: Callable[[Job], Awaitable[Any]]
     series: tuple[str, str] | None = None
     nodes: list[NodeKey] = field(default_factory=list)
-    future: asyncio.Future[Any] = field(default_factory=lambda: asyncio.get_running_loop()
-                                        .create_future())
+    future: asyncio.Future[Any] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
     owners: set[object] = field(default_factory=set)
     task: asyncio.Task[Any] | None = None
     running_lane: str | None = None
@@ -75,8 +76,12 @@ class Job:
 class Scheduler:
     """Runs jobs by lane priority under a total cap and per-lane caps."""
 
-    def __init__(self, total_cap: int, lane_caps: Mapping[str, int] | None = None,
-                 store: StateStore | None = None) -> None:
+    def __init__(
+        self,
+        total_cap: int,
+        lane_caps: Mapping[str, int] | None = None,
+        store: StateStore | None = None,
+    ) -> None:
         """`total_cap` bounds all in-flight jobs; `lane_caps` each lane's; `store` gets states."""
         self.total_cap = max(1, int(total_cap))
         caps = dict(DEFAULT_LANE_CAPS)
@@ -116,9 +121,16 @@ class Scheduler:
         return list(self._jobs.values())
 
     # -- submitting and waiting ----------------------------------------------------------
-    def submit(self, key: Hashable, lane: str, factory: Callable[[Job], Awaitable[Any]], *,
-               owner: object, series: tuple[str, str] | None = None,
-               node: NodeKey | None = None) -> Job:
+    def submit(
+        self,
+        key: Hashable,
+        lane: str,
+        factory: Callable[[Job], Awaitable[Any]],
+        *,
+        owner: object,
+        series: tuple[str, str] | None = None,
+        node: NodeKey | None = None,
+    ) -> Job:
         """Queue a job for `key` (or join the one queued/in flight) on behalf of `owner`.
 
         Joining a queued job from a higher-priority lane promotes it to that lane.
@@ -165,9 +177,16 @@ class Scheduler:
             if job.future.done():
                 job.owners.discard(owner)
 
-    async def run(self, key: Hashable, lane: str, factory: Callable[[Job], Awaitable[Any]], *,
-                  owner: object | None = None, series: tuple[str, str] | None = None,
-                  node: NodeKey | None = None) -> Any:
+    async def run(
+        self,
+        key: Hashable,
+        lane: str,
+        factory: Callable[[Job], Awaitable[Any]],
+        *,
+        owner: object | None = None,
+        series: tuple[str, str] | None = None,
+        node: NodeKey | None = None,
+    ) -> Any:
         """Submit and wait (owner defaults to the current task)."""
         owner = owner if owner is not None else asyncio.current_task()
         job = self.submit(key, lane, factory, owner=owner, series=series, node=node)
@@ -201,8 +220,9 @@ class Scheduler:
         job.future.cancel()
         for node in job.nodes:
             # never started this time: back to what it was before it was queued
-            self.store.set(node, NodeState(LoadState.CANCELLED) if job.started_count
-                           else NodeState())
+            self.store.set(
+                node, NodeState(LoadState.CANCELLED) if job.started_count else NodeState()
+            )
 
     def cancel_where(self, predicate: Callable[[Job], bool]) -> int:
         """Cancel every job matching `predicate`; returns how many."""
@@ -215,8 +235,7 @@ class Scheduler:
         """Move queued jobs matching `predicate` to `lane` (if it is higher); returns how many."""
         moved = 0
         for job in list(self._jobs.values()):
-            if (not job.running and predicate(job)
-                    and LANES.index(lane) < LANES.index(job.lane)):
+            if not job.running and predicate(job) and LANES.index(lane) < LANES.index(job.lane):
                 self._move(job, lane)
                 moved += 1
         if moved:
@@ -243,8 +262,7 @@ class Scheduler:
     def _can_start(self, lane: str) -> bool:
         if self._running[lane] >= self.lane_caps[lane]:
             return False
-        return not (lane == "prefetch"
-                    and (self._queues["selected"] or self._running["selected"]))
+        return not (lane == "prefetch" and (self._queues["selected"] or self._running["selected"]))
 
     def _pump(self) -> None:
         """Start queued jobs while caps allow; preempt prefetch for a waiting selection."""
@@ -258,9 +276,12 @@ class Scheduler:
         waiting = len(self._queues["selected"])
         free = self.lane_caps["selected"] - self._running["selected"]
         if waiting and free > 0 and self.running >= self.total_cap:
-            victims = [j for j in self._jobs.values()
-                       if j.running and j.running_lane == "prefetch" and not j.preempted]
-            for job in victims[-min(waiting, free):]:
+            victims = [
+                j
+                for j in self._jobs.values()
+                if j.running and j.running_lane == "prefetch" and not j.preempted
+            ]
+            for job in victims[-min(waiting, free) :]:
                 job.preempted = True
                 assert job.task is not None
                 job.task.cancel()
@@ -305,8 +326,13 @@ class Scheduler:
         if not job.future.done():
             job.future.set_exception(exc)
         for node in job.nodes:
-            self.store.finish(node, LoadState.FAILED, bytes=job.bytes or None,
-                              error=exc.message, detail=job.detail)
+            self.store.finish(
+                node,
+                LoadState.FAILED,
+                bytes=job.bytes or None,
+                error=exc.message,
+                detail=job.detail,
+            )
 
     def _on_task_done(self, job: Job, _task: asyncio.Task[Any]) -> None:
         self._done(job)

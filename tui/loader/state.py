@@ -142,15 +142,33 @@ class StateStore:
         old = self.get(key)
         queued_at = old.queued_at if old.state is LoadState.QUEUED else None
         now = self._clock()
-        self.set(key, NodeState(LoadState.LOADING, queued_at=queued_at or now, started_at=now,
-                                detail=detail))
+        self.set(
+            key,
+            NodeState(LoadState.LOADING, queued_at=queued_at or now, started_at=now, detail=detail),
+        )
 
-    def finish(self, key: NodeKey, state: LoadState, *, bytes: int | None = None,
-               error: str | None = None, detail: str | None = None,
-               duration_ms: float | None = None) -> None:
+    def finish(
+        self,
+        key: NodeKey,
+        state: LoadState,
+        *,
+        bytes: int | None = None,
+        error: str | None = None,
+        detail: str | None = None,
+        duration_ms: float | None = None,
+    ) -> None:
         """Mark an end state; the duration runs from when loading started unless given."""
         old = self.get(key)
         if duration_ms is None and old.started_at is not None:
             duration_ms = (self._clock() - old.started_at) * 1000.0
-        self.set(key, replace(old, state=state, duration_ms=duration_ms, bytes=bytes,
-                              error=error, detail=detail if detail is not None else old.detail))
+        self.set(
+            key,
+            replace(
+                old,
+                state=state,
+                duration_ms=duration_ms,
+                bytes=bytes,
+                error=error,
+                detail=detail if detail is not None else old.detail,
+            ),
+        )

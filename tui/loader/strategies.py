@@ -104,8 +104,12 @@ def sort_instances(instances: Sequence[Instance]) -> list[Instance]:
 
 
 def _geometry_ok(inst: Instance) -> bool:
-    return (inst.image_position is not None and len(inst.image_position) >= 3
-            and inst.image_orientation is not None and len(inst.image_orientation) >= 6)
+    return (
+        inst.image_position is not None
+        and len(inst.image_position) >= 3
+        and inst.image_orientation is not None
+        and len(inst.image_orientation) >= 6
+    )
 
 
 def _normal(iop: Sequence[float]) -> tuple[float, float, float]:
@@ -140,23 +144,33 @@ class StrategyMemory:
 DEFAULT_MEMORY = StrategyMemory()
 
 
-async def fetch_instances(client: Any, study_uid: str, series_uid: str, *, mode: str,
-                          includefield: Sequence[str], purpose: str, server_url: str,
-                          memory: StrategyMemory) -> tuple[list[Instance], str]:
+async def fetch_instances(
+    client: Any,
+    study_uid: str,
+    series_uid: str,
+    *,
+    mode: str,
+    includefield: Sequence[str],
+    purpose: str,
+    server_url: str,
+    memory: StrategyMemory,
+) -> tuple[list[Instance], str]:
     """Fetch one series' instances with the strategy `mode`; returns (instances, strategy used)."""
     if mode not in STRATEGIES:
         raise ValueError(f"unknown metadata strategy {mode!r}")
     if mode == "wado" or (mode == "auto" and memory.get(server_url) == "wado"):
         return list(await client.series_metadata(study_uid, series_uid, purpose=purpose)), "wado"
-    found = list(await client.search_instances(study_uid, series_uid, includefield,
-                                               purpose=purpose))
+    found = list(
+        await client.search_instances(study_uid, series_uid, includefield, purpose=purpose)
+    )
     if mode == "qido":
         return found, "qido"
     if sufficient(found):
         if memory.get(server_url) is None:
             memory.remember(server_url, "qido")
         return found, "qido"
-    log.info("QIDO answer for series %s lacks needed tags; falling back to WADO /metadata",
-             series_uid)
+    log.info(
+        "QIDO answer for series %s lacks needed tags; falling back to WADO /metadata", series_uid
+    )
     memory.remember(server_url, "wado")
     return list(await client.series_metadata(study_uid, series_uid, purpose=purpose)), "wado"
