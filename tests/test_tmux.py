@@ -127,10 +127,13 @@ def test_real_program_in_tmux(orthanc: Any, tmp_path: Path) -> None:
         )
         # Back in the browser, the row shows its time.
         tmux.run("send-keys", "-t", "main", "Escape")
-        screen = tmux.wait_for(lambda s: "Thorax 3mm" in s and "Patients" in s)
-        row = next(
-            line for line in screen.splitlines() if re.match(r"^\s*3\s+CT\s+Thorax 3mm", line)
-        )
+        # The series table is repainted in steps: wait for the row with its time, not just any
+        # "Thorax 3mm" (the breadcrumb has it too).
+        row_of_3 = re.compile(r"^\s*3\s+CT\s+Thorax 3mm.*\d (ms|s)\b.*$", re.M)
+        screen = tmux.wait_for(lambda s: "Patients" in s and row_of_3.search(s) is not None)
+        found = row_of_3.search(screen)
+        assert found is not None
+        row = found.group(0)
         assert re.search(r"\d+(\.\d)? (ms|s)\b", row), row
         tmux.run("send-keys", "-t", "main", "q")
         tmux.wait_for(lambda s: "Patients" not in s, timeout=10)
