@@ -6,13 +6,15 @@ the lead to extend this one. Tests that use `orthanc` are skipped when Orthanc i
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests.latency_proxy import LatencyProxy
 from tui import sample
 from tui.config import ServerSettings
 from tui.orthanc import OrthancNotInstalled, PrivateOrthanc, UploadResult
@@ -83,3 +85,11 @@ def server_settings(orthanc: PrivateOrthanc) -> ServerSettings:
         user=orthanc.user,
         password=orthanc.password,
     )
+
+
+@pytest.fixture
+async def proxy(orthanc: PrivateOrthanc) -> AsyncIterator[LatencyProxy]:
+    """A latency proxy in front of the session Orthanc (no rules until a test adds some)."""
+    p = await LatencyProxy(orthanc.rest_url, max_lifetime=120.0).start()
+    yield p
+    await asyncio.wait_for(p.stop(), 10)

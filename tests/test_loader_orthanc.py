@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import functools
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.latency_proxy import METADATA_PATTERN, LatencyProxy, Rule
+from tests.helpers import via, wait_until
+from tests.latency_proxy import METADATA_PATTERN, Rule
 from tui import sample
 from tui.config import ServerSettings, Settings
 from tui.dicomweb.client import DicomWebClient
@@ -28,24 +28,6 @@ CT_SERIES = [s.series_uid for s in sample.SERIES.values() if s.study_key == "ct"
 ALL_SERIES = [(s.study.study_uid, s.series_uid) for s in sample.SERIES.values()]
 SR = sample.SERIES["sr"]
 METADATA_KINDS = ("qido-instances", "wado-metadata")
-
-
-async def wait_until(cond: Callable[[], bool], timeout: float = 5.0, what: str = "") -> float:
-    """Await `cond()` becoming true (polled every 5 ms); returns the seconds it took."""
-    t0 = time.monotonic()
-    while not cond():
-        if time.monotonic() - t0 > timeout:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what or cond}")
-        await asyncio.sleep(0.005)
-    return time.monotonic() - t0
-
-
-@pytest.fixture
-async def proxy(orthanc: Any) -> AsyncIterator[LatencyProxy]:
-    """A latency proxy in front of the session Orthanc (no rules until a test adds some)."""
-    p = await LatencyProxy(orthanc.rest_url, max_lifetime=120.0).start()
-    yield p
-    await asyncio.wait_for(p.stop(), 10)
 
 
 class Rig:
@@ -74,11 +56,6 @@ async def rig() -> AsyncIterator[Rig]:
     r = Rig()
     yield r
     await r.close()
-
-
-def via(proxy: LatencyProxy, server: ServerSettings, **kw: Any) -> ServerSettings:
-    """The server settings rewritten to go through the proxy."""
-    return dataclasses.replace(server, url=proxy.url(server.url), **kw)
 
 
 def meta_records(log: RequestLog, series_uid: str | None = None) -> list[Any]:

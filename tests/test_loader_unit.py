@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tests.helpers import wait_until
 from tui.config import ServerSettings, Settings
 from tui.dicomweb.client import FramePart
 from tui.dicomweb.errors import ServerError
@@ -21,16 +21,6 @@ from tui.loader.strategies import StrategyMemory, sort_instances, sufficient
 STUDY = "1.2.3"
 CT = "1.2.840.10008.5.1.4.1.1.2"
 BASIC_TEXT_SR = "1.2.840.10008.5.1.4.1.1.88.11"
-
-
-async def wait_until(cond: Callable[[], bool], timeout: float = 5.0, what: str = "") -> float:
-    """Await `cond()` becoming true (polled every 5 ms); returns the seconds it took."""
-    t0 = time.monotonic()
-    while not cond():
-        if time.monotonic() - t0 > timeout:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what or cond}")
-        await asyncio.sleep(0.005)
-    return time.monotonic() - t0
 
 
 def _ds(

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 import json
 import os
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.latency_proxy import LatencyProxy, Rule, series_metadata_pattern
+from tests.helpers import via
+from tests.latency_proxy import Rule, series_metadata_pattern
 from tui import sample
 from tui.cli import build_parser, main
 from tui.config import ServerSettings, Settings
@@ -84,16 +83,6 @@ async def run(server: ServerSettings, *argv: str, **settings: Any) -> tuple[int,
     code = await triage(Settings(server=server, **settings), args_for(*argv), out=out, err=err,
                         progress=False)  # fmt: skip
     return code, out.getvalue(), err.getvalue()
-
-
-@pytest.fixture
-async def proxy(orthanc: Any) -> AsyncIterator[LatencyProxy]:
-    async with LatencyProxy(orthanc.rest_url, max_lifetime=120.0) as p:
-        yield p
-
-
-def via(proxy: LatencyProxy, server: ServerSettings) -> ServerSettings:
-    return dataclasses.replace(server, url=proxy.url(server.url))
 
 
 def by_uid(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:

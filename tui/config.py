@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 DEFAULT_INCLUDEFIELD: tuple[str, ...] = (
     "Rows",
@@ -127,6 +128,7 @@ APP_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "dwell_ms": (int, "how long the cursor rests on a series before it loads"),
     "lanes": (dict, "per-lane concurrency caps: selected, list, prefetch"),
 }
+SECRET_KEYS = frozenset({"password", "headers"})
 TOP_KEYS = ("app", "servers", "keys")
 LANES = ("selected", "list", "prefetch")
 
@@ -166,12 +168,10 @@ def _check(table: Mapping[str, Any], spec: Mapping[str, tuple[Any, str]], where:
             isinstance(value, bool) and expected in (int, (int, float))
         )
         if not ok:
-            raise ConfigError(
-                f"{where}.{key}: expected {_typename(expected)}, got {type(value).__name__}"
-                f" ({value!r})"
-                if not isinstance(value, dict)
-                else f"{where}.{key}: expected {_typename(expected)}, got a table"
-            )
+            got = "a table" if isinstance(value, dict) else type(value).__name__
+            # A mistyped password (password = 12345) must not be echoed in the error.
+            shown = "" if isinstance(value, dict) or key in SECRET_KEYS else f" ({value!r})"
+            raise ConfigError(f"{where}.{key}: expected {_typename(expected)}, got {got}{shown}")
 
 
 def read_config_file(path: Path) -> tuple[dict[str, Any], list[str]]:
@@ -229,6 +229,19 @@ def read_config_file(path: Path) -> tuple[dict[str, Any], list[str]]:
     if len(defaults) > 1:
         raise ConfigError(f"servers: more than one default ({', '.join(defaults)})")
     return data, warnings
+
+
+def split_credentials(url: str) -> tuple[str, str | None, str | None]:
+    """(url without userinfo and trailing slash, user, password) from a URL."""
+    parts = urlsplit(url.strip())
+    user = password = None
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, netloc = netloc.rpartition("@")
+        user, sep, pw = userinfo.partition(":")
+        password = pw if sep else None
+    clean = urlunsplit(parts._replace(netloc=netloc)).rstrip("/")
+    return clean, user or None, password
 
 
 def _password_from_command(command: str, where: str) -> str:
@@ -299,14 +312,19 @@ def load_settings(
             "no server URL: pass --url, set PACS_TUI_URL, or add [servers.NAME] url = ... "
             f"to {path or default_config_path(env)}"
         )
+    # user:password@ in the URL: lowest precedence, and kept out of Settings.url (which is
+    # shown, logged, put in error messages and used as a cache key).
+    url, url_user, url_password = split_credentials(url) if url else ("", None, None)
     if url and not url.startswith(("http://", "https://")):
         raise ConfigError(f"{where}.url: '{url}' must start with http:// or https://")
+    user = user or url_user
+    password = password if password is not None else url_password
     for key in ("retries", "concurrency"):
         if key in table and table[key] < (0 if key == "retries" else 1):
             raise ConfigError(f"{where}.{key}: must be at least {0 if key == 'retries' else 1}")
     server_settings = ServerSettings(
         name=name,
-        url=url.rstrip("/"),
+        url=url,
         user=user,
         password=password,
         token=token,

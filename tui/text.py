@@ -3,7 +3,8 @@
 Values from a PACS can hold anything: Rich markup (``[red]``), ANSI escape sequences,
 carriage returns, NULs, a megabyte of text. Everything shown on screen goes through
 `clean` (plain str, for Text objects and table cells) or `escape_markup` (for places that
-parse markup). No Textual/Rich import here, so any layer may use it.
+parse markup). No Textual/Rich import here, so any layer may use it. `fmt_bytes` is the one
+byte-size formatter of the screen and the reports.
 """
 
 from __future__ import annotations
@@ -48,3 +49,14 @@ def escape_markup(value: object, limit: int | None = 200) -> str:
     text = clean(value, limit)
     # Same rule as rich.markup.escape: a backslash before "[" that opens a tag.
     return re.sub(r"(\\*)(\[[a-zA-Z#/@].*?\])", r"\1\1\\\2", text)
+
+
+def fmt_bytes(n: int | None) -> str:
+    """A byte count for people, in decimal units: 941 B, 8.6 kB, 4.01 MB, 1.20 GB ("?" for None)."""
+    if n is None:
+        return "?"
+    if n >= 1_000_000_000:
+        return f"{n / 1_000_000_000:.2f} GB"
+    if n >= 1_000_000:
+        return f"{n / 1_000_000:.2f} MB"
+    return f"{n / 1000:.1f} kB" if n >= 1000 else f"{n} B"

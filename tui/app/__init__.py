@@ -14,11 +14,10 @@ if TYPE_CHECKING:
 __all__ = ["run", "PacsApp"]
 
 
-def run(settings: Settings, *, log: Any = None, demo: Any = None) -> int:
+def run(settings: Settings, *, log: Any = None) -> int:
     """Run the browser until the user quits; returns the exit code.
 
-    `log` is an optional RequestLog (the caller may have attached sinks to it); `demo` is
-    accepted for the demo command (its server is already in `settings`).
+    `log` is an optional RequestLog (the caller may have attached sinks to it).
     """
     from tui.app.imagemode import image_class_for
 

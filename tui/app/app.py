@@ -18,15 +18,9 @@ from tui.app.base import PacsScreen
 from tui.app.messages import NodeChanged, RequestsChanged, ServerInfoReady
 from tui.app.widgets import ChromeHeader
 from tui.config import Settings
+from tui.text import clean
 
 log = logging.getLogger(__name__)
-
-BUSY = {"queued", "loading"}
-
-
-def _state_name(state: Any) -> str:
-    value = getattr(state, "state", "")
-    return str(getattr(value, "value", value))
 
 
 class PacsApp(App):
@@ -163,7 +157,7 @@ class PacsApp(App):
         self.post_message(RequestsChanged())
 
     def on_node_changed(self, message: NodeChanged) -> None:
-        if _state_name(message.state) in BUSY:
+        if getattr(message.state, "busy", False):  # NodeState.busy: queued or loading
             self._busy.add(message.key)
         else:
             self._busy.discard(message.key)
@@ -206,7 +200,9 @@ class PacsApp(App):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR:
             log.error("worker %s failed: %s", event.worker.name, event.worker.error)
-            self.notify(f"{event.worker.name}: {event.worker.error}", severity="error")
+            # The error text may quote server data: sanitised, and not parsed as markup.
+            error = clean(getattr(event.worker.error, "message", None) or event.worker.error, 160)
+            self.notify(f"{clean(event.worker.name, 40)}: {error}", severity="error", markup=False)
 
     # -- chrome --------------------------------------------------------------------------------
     def server_label(self) -> str:
@@ -288,7 +284,7 @@ class PacsApp(App):
         }  # fmt: skip
         action = table.get(command)
         if action is None:
-            self.notify(f"unknown command: {command[:30]}", severity="warning")
+            self.notify(f"unknown command: {clean(command, 30)}", severity="warning", markup=False)
             return
         result = action()
         if result is not None:

@@ -113,10 +113,12 @@ class BrowseScreen(PacsScreen):
             found = await self.pacs.client.find_series(series_uid)
         except Exception as exc:
             self.notify(f"series lookup failed: {clean(getattr(exc, 'message', exc), 120)}",
-                        severity="error")  # fmt: skip
+                        severity="error", markup=False)  # fmt: skip
             found = None
         if found is None:
-            self.notify(f"series {clean(series_uid, 64)} not found", severity="warning")
+            self.notify(
+                f"series {clean(series_uid, 64)} not found", severity="warning", markup=False
+            )
             self.new_query(None)
             return
         self.deep_study = found.study_uid
@@ -272,7 +274,9 @@ class BrowseScreen(PacsScreen):
             self.set_focus(table)
             self._select_series(immediate=True)
         elif target:
-            self.notify(f"series {clean(target, 64)} is not in this study", severity="warning")
+            self.notify(
+                f"series {clean(target, 64)} is not in this study", severity="warning", markup=False
+            )
 
     # -- series --------------------------------------------------------------------------------
     def series_label(self, study_uid: str, series_uid: str) -> Text:
@@ -425,7 +429,11 @@ class BrowseScreen(PacsScreen):
         if self.deep_study:
             study = self.studies.get(self.deep_study)
             if study is None:
-                self.notify(f"study {clean(self.deep_study, 64)} not found", severity="warning")
+                self.notify(
+                    f"study {clean(self.deep_study, 64)} not found",
+                    severity="warning",
+                    markup=False,
+                )
                 self._patient_highlighted()
                 return
             patients.select_key(patient_key(study.patient_id))
@@ -466,7 +474,7 @@ class BrowseScreen(PacsScreen):
         studies, series = self.tables[1], self.tables[2]
         for row in studies.items:
             st = loader.state(("study", row.key))
-            if str(getattr(st.state, "value", "")) in ("loading", "queued"):
+            if st.busy:
                 studies.set_cell(row.key, "state", state_text(st, now))
         if self.current_study:
             for row in series.items:

@@ -32,10 +32,3 @@ class ServerInfoReady(Message):
     def __init__(self, text: str) -> None:
         super().__init__()
         self.text = text
-
-
-class Tick(Message):
-    """Time passed while something loads: refresh the running elapsed times."""
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, Tick)

@@ -10,8 +10,8 @@ from textual.binding import Binding
 from textual.widgets import Static
 
 from tui.app.base import PacsScreen
-from tui.app.series import human_bytes
 from tui.app.widgets import Row, RowTable, cell
+from tui.text import fmt_bytes
 
 COLUMNS = [("Time", "ts", 8), ("Kind", "kind", 14), ("Purpose", "purpose", 8),
            ("St", "status", 3), ("Bytes", "bytes", 7), ("TTFB", "ttfb", 6), ("Total", "total", 7),
@@ -118,7 +118,7 @@ class RequestsScreen(PacsScreen):
         slowest = max(every, key=lambda r: r.total_ms or 0.0, default=None)
         t = Text(no_wrap=True, overflow="ellipsis")
         t.append(f" {len(every)} requests", style="bold")
-        t.append(f" · {human_bytes(total_bytes)}")
+        t.append(f" · {fmt_bytes(total_bytes)}")
         t.append(
             f" · {self.pacs.in_flight()} in flight", style="yellow" if self.pacs.in_flight() else ""
         )

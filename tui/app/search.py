@@ -5,11 +5,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
+
+from tui.text import clean
 
 _DATE = re.compile(r"^\d{8}$")
 
@@ -73,7 +76,9 @@ class SearchForm(ModalScreen[Any]):
             query = build_query(self.values())
             query.params()  # the data layer validates (InvalidQuery) before anything is sent
         except Exception as exc:
-            self.query_one("#search-error", Static).update(str(getattr(exc, "message", exc)))
+            # Text, not a str: the message may quote what was typed, which is not markup.
+            message = clean(getattr(exc, "message", None) or exc, 200)
+            self.query_one("#search-error", Static).update(Text(message))
             return
         self.dismiss(query)
 

@@ -18,7 +18,7 @@ from textual.widgets import Static
 from tui.app.base import PacsScreen
 from tui.app.browse import person
 from tui.app.widgets import state_text
-from tui.text import clean
+from tui.text import clean, fmt_bytes
 
 TRANSFER_SYNTAXES = {
     "1.2.840.10008.1.2": "Implicit VR LE",
@@ -44,29 +44,6 @@ def syntax_name(uid: str | None) -> str:
     if not uid:
         return "?"
     return TRANSFER_SYNTAXES.get(uid, uid)
-
-
-def human_bytes(n: int | None) -> str:
-    """1234567 -> "1.2 MB"."""
-    if n is None:
-        return "?"
-    value = float(n)
-    for unit in ("B", "kB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{n} B"
-
-
-def _no_image_reason(metadata: Any) -> str:
-    if getattr(metadata, "reason", None):
-        return str(metadata.reason)
-    sop = next((i.sop_class_uid for i in metadata.instances if i.sop_class_uid), "") or ""
-    if sop.startswith("1.2.840.10008.5.1.4.1.1.88"):
-        return "structured report, no pixel data"
-    if sop.startswith("1.2.840.10008.5.1.4.1.1.104"):
-        return "encapsulated document, no pixel data"
-    return f"no pixel data (SOP class {sop or '?'})"
 
 
 class SeriesScreen(PacsScreen):
@@ -144,7 +121,8 @@ class SeriesScreen(PacsScreen):
             return
         self.render_details()
         if not self.metadata.frames or not self.metadata.has_pixels:
-            self._no_image(_no_image_reason(self.metadata))
+            # The loader's verdict (strategies.no_pixel_reason) says why: "no pixel data (SR)".
+            self._no_image(clean(self.metadata.reason or "no pixel data", 120))
             return
         self.index = max(0, min(self.metadata.preview_index, len(self.metadata.frames) - 1))
         self.show_frame()
@@ -365,7 +343,7 @@ class SeriesScreen(PacsScreen):
                 add("Syntax", syntax_name(first.transfer_syntax_uid or self.frame_syntax))
                 if first.pixel_spacing:
                     add("Spacing", " x ".join(f"{v:g}" for v in first.pixel_spacing[:2]))
-            add("Metadata", f"{md.strategy} · {md.ms:.0f} ms · {human_bytes(md.bytes)}")
+            add("Metadata", f"{md.strategy} · {md.ms:.0f} ms · {fmt_bytes(md.bytes)}")
         if self.image_note:
             add("Image", self.image_note, "yellow" if self.image_note.startswith("server") else "")
         if self.decode_ms is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from rich.text import Text
@@ -214,7 +214,7 @@ class RowTable(DataTable):
     def _blank(self, first: Text) -> list[Text]:
         return [first] + [Text("") for _ in self.column_keys[1:]]
 
-    def show_placeholder(self, text: str, style: str = "dim italic") -> None:
+    def show_placeholder(self, text: str) -> None:
         """Replace the rows by one placeholder line ("loading…", "failed: …", "no series")."""
         self.items = []
         self.placeholder = text
@@ -311,8 +311,3 @@ class RowTable(DataTable):
             self.move_cursor(row=self.get_row_index(key), animate=False)
             return True
         return False
-
-    def each_row(self, fn: Callable[[Row], None]) -> None:
-        """Call fn on every row (for periodic label refresh)."""
-        for row in self.items:
-            fn(row)

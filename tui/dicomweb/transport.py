@@ -22,12 +22,12 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpcore
 import httpx
 
-from tui.config import ServerSettings
+from tui.config import ServerSettings, split_credentials
 
 from .errors import (
     AuthRefused,
@@ -89,19 +89,6 @@ class Attempt:
         """httpx/httpcore trace callback: time to response headers complete."""
         if event.endswith("receive_response_headers.complete") and self.ttfb_ms is None:
             self.ttfb_ms = (time.perf_counter() - self.start) * 1000.0
-
-
-def split_credentials(url: str) -> tuple[str, str | None, str | None]:
-    """(url without userinfo and trailing slash, user, password) from a URL."""
-    parts = urlsplit(url.strip())
-    user = password = None
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, netloc = netloc.rpartition("@")
-        user, sep, pw = userinfo.partition(":")
-        password = pw if sep else None
-    clean = urlunsplit(parts._replace(netloc=netloc)).rstrip("/")
-    return clean, user or None, password
 
 
 def auth_headers(server: ServerSettings, user: str | None, password: str | None) -> dict[str, str]:

@@ -12,7 +12,8 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from tui.dicomweb.errors import DicomWebError
+from tui.dicomweb.errors import DicomWebError, MalformedAnswer
+from tui.dicomweb.requestlog import strip_userinfo
 
 from .cache import DiskCache, MemoryCache
 from .results import FrameResult, SeriesMetadata
@@ -63,7 +64,9 @@ class SeriesFetcher:
         self.client = client
         self.settings = settings
         self.clock = clock
-        self.server_url = settings.server.url
+        # The key of the disk cache and of the strategy memory; the disk cache writes it into
+        # its files, so a user:password@ in the configured URL must not be part of it.
+        self.server_url = strip_userinfo(settings.server.url)
         self.store = store
         self.scheduler = scheduler
         self.cache = cache
@@ -230,8 +233,6 @@ class SeriesFetcher:
                 purpose=_client_purpose(purpose),
             )
             if not parts:
-                from tui.dicomweb.errors import MalformedAnswer
-
                 raise MalformedAnswer("the frame answer had no part")
             part = parts[0]
             result = FrameResult(

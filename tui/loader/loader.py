@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-METADATA_KINDS = ("qido-instances", "wado-metadata")
 READ_AHEAD = (1, -1, 2)  # frames fetched in the prefetch lane after the one shown
 
 
@@ -79,7 +78,6 @@ class Loader:
         self.client = client
         self.settings = settings
         self.clock = clock
-        self.server_url = settings.server.url
         self.store = StateStore(clock)
         self.scheduler = Scheduler(settings.server.concurrency, settings.lane_caps, self.store)
         self.cache = MemoryCache(int(settings.cache_mib) * 2**20)
@@ -389,5 +387,3 @@ class Loader:
         if self._unsub_log is not None:
             self._unsub_log()
             self._unsub_log = None
-
-    close = aclose

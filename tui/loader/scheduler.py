@@ -224,13 +224,6 @@ class Scheduler:
                 node, NodeState(LoadState.CANCELLED) if job.started_count else NodeState()
             )
 
-    def cancel_where(self, predicate: Callable[[Job], bool]) -> int:
-        """Cancel every job matching `predicate`; returns how many."""
-        hits = [job for job in self._jobs.values() if predicate(job)]
-        for job in hits:
-            self.cancel(job)
-        return len(hits)
-
     def promote(self, predicate: Callable[[Job], bool], lane: str = "selected") -> int:
         """Move queued jobs matching `predicate` to `lane` (if it is higher); returns how many."""
         moved = 0

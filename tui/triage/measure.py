@@ -23,7 +23,7 @@ from tui.dicomweb.model import Instance, Series, Study
 from tui.dicomweb.query import StudyQuery, encode_value
 from tui.dicomweb.requestlog import JsonLinesSink, RequestLog, RequestRecord
 from tui.loader.strategies import instance_has_pixels, no_pixel_reason, sort_instances
-from tui.text import clean, escape_markup
+from tui.text import clean, escape_markup, fmt_bytes
 
 from .report import (
     EXIT_FAILED,
@@ -35,7 +35,6 @@ from .report import (
     SeriesResult,
     Timing,
     TriageAbort,
-    fmt_bytes,
     ratio,
     status_text,
 )

@@ -6,9 +6,9 @@ import csv
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from tui.text import clean, escape_markup
+from tui.text import clean, escape_markup, fmt_bytes
 
-from .report import VERDICTS, Report, SeriesResult, Timing, fmt_bytes, status_text
+from .report import VERDICTS, Report, SeriesResult, Timing, status_text
 
 
 def _row(r: SeriesResult, rank: int, strategies: Sequence[str]) -> list[str]:
@@ -38,7 +38,9 @@ def _headers(strategies: Sequence[str]) -> list[str]:
 def _summary(report: Report) -> list[str]:
     counts = {v: sum(1 for r in report.results if r.verdict == v) for v in VERDICTS}
     lines = [
-        f"server: {report.info.label} (DICOMweb plugin {report.info.dicomweb}) at {report.url}",
+        # The product and versions are the server's words: the plain-text table prints as is.
+        f"server: {clean(report.info.label, 60)} (DICOMweb plugin {clean(report.info.dicomweb, 30)})"
+        f" at {clean(report.url, None)}",
         f"{len(report.results)} series, {report.requests} requests, {fmt_bytes(report.bytes)}, "
         f"wall {report.wall_ms / 1000:.2f} s; metadata: {' + '.join(report.strategies)}",
         "verdicts: " + ", ".join(f"{n} {v}" for v, n in counts.items()),
@@ -102,7 +104,7 @@ def render_csv(report: Report, out: TextIO) -> None:
     w.writerow(head)
     for rank, r in enumerate(report.results, 1):
         s = r.series
-        row: list[Any] = [rank, s.study_uid, s.series_uid, s.number, s.modality,
+        row: list[Any] = [rank, s.study_uid, s.series_uid, s.number, clean(s.modality, None),
                           clean(s.description, None), r.instances]  # fmt: skip
         for _, name in steps:
             t = r.metadata.get(name)

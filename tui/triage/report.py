@@ -165,14 +165,10 @@ class Report:
 
 
 def ratio(a: float, b: float) -> str:
+    """`a` as a multiple of `b`, e.g. "3.2x" ("n/a" when `b` is not positive)."""
     return f"{a / b:.1f}x" if b > 0 else "n/a"
 
 
-def fmt_bytes(n: int) -> str:
-    if n >= 1_000_000:
-        return f"{n / 1_000_000:.2f} MB"
-    return f"{n / 1000:.1f} kB" if n >= 1000 else f"{n} B"
-
-
 def status_text(t: Timing) -> str:
+    """How a step ended, for a table cell or a hint: "(HTTP 500)" or "(timeout)"."""
     return f"(HTTP {t.status})" if t.status else f"({t.outcome})"
