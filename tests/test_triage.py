@@ -271,3 +271,22 @@ def test_slow_is_relative_to_what_the_series_size_predicts() -> None:
     # An explicit threshold overrides the model.
     _, _, rule = _verdicts(results, 100.0)
     assert big.verdict == "slow" and small_but_slow.verdict == "slow" and "--slow-ms" in rule
+
+
+def test_json_output_escapes_c1_controls_but_keeps_the_value() -> None:
+    from tui.dicomweb.client import ServerInfo
+    from tui.dicomweb.model import Series
+    from tui.triage import Report, SeriesResult
+
+    hostile = "Thorax\x9b2J\x1b[31m Zoë"
+    series = Series("1.2", "1.2.3", number=1, description=hostile)
+    report = Report(url="http://h/dicom-web", info=ServerInfo("Orthanc", "1.10.1", "1.7"),
+                    strategies=["qido"], results=[SeriesResult(series=series)], requests=0,
+                    bytes=0, wall_ms=1.0, threshold_ms=None, median_ms=None, hints=[])  # fmt: skip
+    out = io.StringIO()
+    from tui.triage import _write_report
+
+    _write_report(report, "json", out)
+    text = out.getvalue()
+    assert "\x9b" not in text and "\x1b" not in text and "Zoë" in text
+    assert json.loads(text)["series"][0]["description"] == hostile

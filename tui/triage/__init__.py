@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import sys
 from typing import TextIO
 
@@ -31,6 +32,8 @@ from .report import (
     Timing,
     TriageAbort,
 )
+
+_C1 = re.compile("[\x80-\x9f]")
 
 __all__ = [
     "EXIT_FAILED",
@@ -64,16 +67,22 @@ async def triage(
     except TriageAbort as exc:
         print(f"pacs-tui: {clean(exc.message, 300)}", file=err)
         return exc.code
-    fmt = getattr(args, "format", "table") or "table"
+    _write_report(report, getattr(args, "format", "table") or "table", out)
+    return report.exit_code
+
+
+def _write_report(report: Report, fmt: str, out: TextIO) -> None:
+    """Print the report as a table, JSON or CSV."""
     if fmt == "json":
-        json.dump(report.to_json(), out, ensure_ascii=False, indent=2)
-        out.write("\n")
+        text = json.dumps(report.to_json(), ensure_ascii=False, indent=2)
+        # json escapes C0 controls but not C1 ones (0x80-0x9f), which some terminals obey as
+        # escape sequences: escape them too (the same JSON value, safe on a screen).
+        out.write(_C1.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
     elif fmt == "csv":
         render_csv(report, out)
     else:
         render_table(report, out)
     out.flush()
-    return report.exit_code
 
 
 def run_triage(settings: Settings, args: argparse.Namespace) -> int:
