@@ -404,3 +404,40 @@ async def test_deep_link_patient(server_settings: ServerSettings) -> None:
         studies = [r for r in app.request_log.records() if r.kind == "qido-studies"]
         assert any(f"PatientID={p3.patient_id}" in r.url for r in studies)
         assert app.loader.selection is None
+
+
+@pytest.mark.parametrize("policy", ["none", "study"])
+async def test_prefetch_policy_from_the_browser(server_settings: ServerSettings, policy: str):
+    """Opening a study prefetches nothing by default; with `study`, every series' metadata,
+    one at a time, in the prefetch lane."""
+    app = make_app(server_settings, prefetch=policy)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await ready(pilot)
+        await wait_for(pilot, lambda: CT100.series_uid in screen.series, what="CT series list")
+        ct_series = set(screen.series)
+
+        def prefetched() -> set[str]:
+            return {
+                r.series_uid
+                for r in app.request_log.records()
+                if r.purpose == "prefetch" and r.kind in ("qido-instances", "wado-metadata")
+            }
+
+        if policy == "none":
+            await pilot.pause(1.0)
+            assert prefetched() == set()
+            assert not [r for r in app.request_log.records() if r.kind != "qido-studies"
+                        and r.kind not in ("qido-series", "other")]  # fmt: skip
+        else:
+            await wait_for(pilot, lambda: prefetched() == ct_series, timeout=20, what="prefetch")
+            records = [r for r in app.request_log.records() if r.purpose == "prefetch"]
+            spans = sorted((_start(r), _start(r) + r.total_ms / 1000) for r in records)
+            overlaps = sum(1 for a, b in zip(spans, spans[1:], strict=False) if b[0] < a[1] - 2e-3)
+            assert overlaps == 0  # one at a time
+
+
+def _start(record: Any) -> float:
+    """When the request started (`ts` is its start, to the millisecond)."""
+    import datetime as dt
+
+    return dt.datetime.fromisoformat(record.ts.replace("Z", "+00:00")).timestamp()

@@ -250,7 +250,9 @@ class BrowseScreen(PacsScreen):
 
     async def _series_list(self, study_uid: str) -> None:
         try:
-            series = await self.pacs.loader.series_list(study_uid)
+            # The study whose series are listed is the open one: the prefetch policy
+            # ("study") works on it, and nothing is prefetched under the default "none".
+            series = await self.pacs.loader.open_study(study_uid)
         except Exception as exc:
             if study_uid == self.current_study:
                 self.tables[2].show_placeholder(f"failed: {_err(exc)} (r to retry)")
