@@ -7,6 +7,7 @@ and a request log with fixed records (the behaviour tests in test_app.py use the
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Any
 
 import numpy as np
@@ -141,6 +142,9 @@ class FakeLoader:
     async def series_list(self, study_uid: str) -> list[Series]:
         return [s for s in SERIES if s.study_uid == study_uid]
 
+    async def open_study(self, study_uid: str) -> list[Series]:
+        return await self.series_list(study_uid)
+
     def select_series(self, study_uid: str, series_uid: str, *, immediate: bool = False) -> None:
         self.selection = (study_uid, series_uid)
 
@@ -268,10 +272,19 @@ def make_app() -> PacsApp:
     )
 
 
+async def until(pilot: Any, predicate: Any, what: str, timeout: float = 10.0) -> None:
+    """Let the app run until predicate() holds; fail (never hang) after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.02)
+
+
 async def _to_series_pane(pilot: Any) -> None:
     app = pilot.app
-    while app.browse_screen() is None or not app.browse_screen().series:
-        await pilot.pause(0.02)
+    await until(pilot, lambda: app.browse_screen() is not None and app.browse_screen().series,
+                "the series list")  # fmt: skip
     await pilot.press("enter", "enter", "j")
     await pilot.pause(0.05)
 
@@ -286,10 +299,14 @@ def test_series_view_with_halfcell_preview(snap_compare: Any, size: tuple[int, i
     async def run_before(pilot: Any) -> None:
         await _to_series_pane(pilot)
         await pilot.press("j", "enter")
-        while (
-            not isinstance(pilot.app.screen, SeriesScreen) or pilot.app.screen.shown_index is None
-        ):
-            await pilot.pause(0.02)
+        await until(
+            pilot,
+            lambda: (
+                isinstance(pilot.app.screen, SeriesScreen)
+                and pilot.app.screen.shown_index is not None
+            ),
+            "the preview",
+        )
         await pilot.pause(0.05)
 
     assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
@@ -298,8 +315,7 @@ def test_series_view_with_halfcell_preview(snap_compare: Any, size: tuple[int, i
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_requests_view(snap_compare: Any, size: tuple[int, int]) -> None:
     async def run_before(pilot: Any) -> None:
-        while pilot.app.browse_screen() is None:
-            await pilot.pause(0.02)
+        await until(pilot, lambda: pilot.app.browse_screen() is not None, "the browser")
         await pilot.press("R")
         await pilot.pause(0.05)
 
@@ -309,8 +325,7 @@ def test_requests_view(snap_compare: Any, size: tuple[int, int]) -> None:
 @pytest.mark.parametrize("size", SIZES[:1], ids=lambda s: f"{s[0]}x{s[1]}")
 def test_requests_view_slowest_first(snap_compare: Any, size: tuple[int, int]) -> None:
     async def run_before(pilot: Any) -> None:
-        while pilot.app.browse_screen() is None:
-            await pilot.pause(0.02)
+        await until(pilot, lambda: pilot.app.browse_screen() is not None, "the browser")
         await pilot.press("R", "s")
         await pilot.pause(0.05)
 
