@@ -14,6 +14,7 @@ import contextlib
 import re
 import time
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -98,6 +99,8 @@ class LatencyProxy:
         self._client: httpx.AsyncClient | None = None
         self._stopper: asyncio.Task[None] | None = None
         self._handlers: set[asyncio.Task[None]] = set()
+        self._writers: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
+        self._answers: set[asyncio.Task[Any]] = set()
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self) -> LatencyProxy:
@@ -125,10 +128,16 @@ class LatencyProxy:
         if self._server is not None:
             self._server.close()
             self._server = None
-        for task in list(self._handlers):
+        # Drop every connection at once, then cancel what is still running: answers waiting
+        # on a rule's delay or semaphore first, so no handler waits on one of them.
+        for writer in self._writers.values():
+            writer.transport.abort()
+        for task in [*self._answers, *self._handlers]:
             task.cancel()
-        if self._handlers:
-            await asyncio.gather(*self._handlers, return_exceptions=True)
+        pending = {*self._answers, *self._handlers}
+        if pending:
+            # Bounded: a teardown must never hang on a connection the peer left half-open.
+            await asyncio.wait(pending, timeout=3.0)
         if self._client is not None:
             await self._client.aclose()
             self._client = None
@@ -158,6 +167,7 @@ class LatencyProxy:
         task = asyncio.current_task()
         assert task is not None
         self._handlers.add(task)
+        self._writers[task] = writer
         try:
             while True:
                 head = await _read_head(reader)
@@ -171,13 +181,18 @@ class LatencyProxy:
                 keep = await self._serve(method, target, headers, body, reader, writer)
                 if not keep:
                     break
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+        except (ConnectionError, asyncio.IncompleteReadError):
             pass
+        except asyncio.CancelledError:
+            # Stopping: drop the connection now. A graceful close would wait for buffered
+            # bytes to reach a client that may no longer read them, and hang the teardown.
+            writer.transport.abort()
         finally:
             self._handlers.discard(task)
+            self._writers.pop(task, None)
             writer.close()
             with contextlib.suppress(Exception):
-                await writer.wait_closed()
+                await asyncio.wait_for(writer.wait_closed(), 2.0)
 
     async def _serve(
         self,
@@ -223,6 +238,10 @@ class LatencyProxy:
         body: bytes,
         rec: Served,
     ) -> tuple[int, str, list[tuple[str, str]], bytes]:
+        task = asyncio.current_task()
+        if task is not None:
+            self._answers.add(task)
+            task.add_done_callback(self._answers.discard)
         sem = rule.semaphore() if rule else None
         async with sem if sem is not None else contextlib.nullcontext():
             if rule is not None and rule.delay > 0:
