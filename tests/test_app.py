@@ -264,6 +264,7 @@ async def test_help_lists_the_keys_of_the_view(server_settings: ServerSettings) 
         await pilot.pause(0.1)
         text = screen_text(app)
         assert "Keys: series" in text and "Invert" in text and "Next slice" in text
+        assert "slice-next" in text and "invert" in text  # the ids that [keys] remaps
 
 
 async def test_remapped_keys(server_settings: ServerSettings) -> None:

@@ -15,8 +15,9 @@ from textual.widgets import Static
 from tui.text import clean
 
 
-def key_rows(screen: Screen) -> list[tuple[str, str]]:
-    """(keys, description) of every binding active on `screen`, grouped by binding."""
+def key_rows(screen: Screen) -> list[tuple[str, str, str]]:
+    """(keys, description, binding id) of every binding active on `screen`, grouped by
+    binding; the id is what `[keys]` in the config remaps."""
     grouped: dict[tuple[str, str], list[str]] = {}
     for key, active in screen.active_bindings.items():
         binding = active.binding
@@ -30,7 +31,7 @@ def key_rows(screen: Screen) -> list[tuple[str, str]]:
         keys = grouped.setdefault(ident, [])
         if display not in keys:
             keys.append(display)
-    return [(", ".join(keys), desc) for (_, desc), keys in grouped.items()]
+    return [(", ".join(keys), desc, ident) for (ident, desc), keys in grouped.items()]
 
 
 class HelpScreen(ModalScreen[None]):
@@ -49,11 +50,12 @@ class HelpScreen(ModalScreen[None]):
         table = Table.grid(padding=(0, 2))
         table.add_column(style="bold cyan", no_wrap=True)
         table.add_column()
-        for keys, desc in key_rows(self.under):
-            table.add_row(Text(clean(keys, 40)), Text(clean(desc, 60)))
+        table.add_column(style="dim")
+        for keys, desc, ident in key_rows(self.under):
+            table.add_row(Text(clean(keys, 40)), Text(clean(desc, 60)), Text(clean(ident, 40)))
         box = VerticalScroll(Static(table), id="help-box")
         box.border_title = f"Keys: {name}"
-        box.border_subtitle = "esc to close"
+        box.border_subtitle = "remap by id in config.toml · esc to close"
         yield box
 
     def action_close(self) -> None:
