@@ -48,6 +48,11 @@ class Tmux:
         )
         return out.stdout
 
+    def start(self, shell_command: str, env: dict[str, str]) -> None:
+        """A detached 80x24 session named "main" running `shell_command` in the project."""
+        self.run("new-session", "-d", "-x", "80", "-y", "24", "-s", "main", "-c", str(ROOT),
+                 shell_command, env=env)  # fmt: skip
+
     def capture(self, colour: bool = False) -> str:
         return self.run("capture-pane", "-p", *(["-e"] if colour else []), "-t", "main")
 
@@ -89,20 +94,7 @@ def test_real_program_in_tmux(orthanc: Any, tmp_path: Path) -> None:
     ]
     tmux = Tmux()
     try:
-        tmux.run(
-            "new-session",
-            "-d",
-            "-x",
-            "80",
-            "-y",
-            "24",
-            "-s",
-            "main",
-            "-c",
-            str(ROOT),
-            " ".join(_quote(c) for c in command),
-            env=env,
-        )
+        tmux.start(" ".join(_quote(c) for c in command), env)
         tmux.wait_for(lambda s: "Müller, Zoë" in s and "CT Thorax Abdomen" in s, timeout=30)
         tmux.wait_for(lambda s: "Scout single slice" in s)
         # Into the studies pane, into the series pane, down to #3, open it: in one go, faster
@@ -174,20 +166,7 @@ def test_demo_starts_orthanc_shows_studies_and_leaves_nothing_behind(tmp_path: P
     program = " ".join(_quote(c) for c in _program())
     tmux = Tmux()
     try:
-        tmux.run(
-            "new-session",
-            "-d",
-            "-x",
-            "80",
-            "-y",
-            "24",
-            "-s",
-            "main",
-            "-c",
-            str(ROOT),
-            f"sh -c '{program} demo --image-mode off; echo EXITED $?; sleep 30'",
-            env=env,
-        )
+        tmux.start(f"sh -c '{program} demo --image-mode off; echo EXITED $?; sleep 30'", env)
         screen = tmux.wait_for(lambda s: "Müller, Zoë" in s and "Orthanc 1.10" in s, timeout=60)
         assert "山田, 太郎" in screen and "Παπαδόπουλος, Νίκος" in screen
         shell = int(tmux.run("display", "-p", "-t", "main", "#{pane_pid}").strip())
